@@ -1,0 +1,1 @@
+"""Event-camera data: readers, rectification, windows, representations, caches, a simulator."""

@@ -1,0 +1,1 @@
+"""Differentiable architecture search of spiking networks: SpikeDHS, DGS, TPS, HNS."""

@@ -1,0 +1,3 @@
+from stereo.cli import main
+
+main()

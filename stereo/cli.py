@@ -1,0 +1,68 @@
+"""The ``stereo`` command line.
+
+Every command is a thin wrapper: it resolves options, calls one library function and reports.
+Library code raises ordinary exceptions with clear messages; :func:`main` turns them into one
+line on stderr and a non-zero exit (set ``STEREO_DEBUG=1`` to see the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="stereo",
+    help="Depth from stereo event cameras with searched spiking neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+search_app = typer.Typer(help="Run the spiking architecture search on a backend.", no_args_is_help=True)
+train_app = typer.Typer(help="Train (retrain from scratch) a searched genotype.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate a trained model.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+
+def _register_commands() -> None:
+    """Attach the command functions; their modules import heavy libraries lazily."""
+    from stereo.commands import preprocess, synth
+
+    app.command("synth")(synth.synth)
+    app.command("preprocess")(preprocess.preprocess)
+
+
+_register_commands()
+
+# Errors a user can cause (bad paths, bad files, bad options): reported without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, LookupError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and map every failure to one stderr line."""
+    debug = os.environ.get("STEREO_DEBUG", "") not in ("", "0")
+    try:
+        # Standalone mode: usage errors print the usage and exit 2, --help exits 0.
+        app(args=argv, prog_name="stereo")
+    except KeyboardInterrupt:
+        print("stereo: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as exc:
+        if debug:
+            raise
+        print(f"stereo: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the CLI contract is "never a traceback"
+        if debug:
+            raise
+        print(f"stereo: internal error: {type(exc).__name__}: {exc} (set STEREO_DEBUG=1 for details)",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
