@@ -28,7 +28,9 @@ def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, *, num_dispariti
         [0.0, 10.0, 11.0, 12.0]
     """
     if left.shape != right.shape:
-        raise ValueError(f"left and right features differ in shape: {tuple(left.shape)} vs {tuple(right.shape)}")
+        raise ValueError(
+            f"left and right features differ in shape: {tuple(left.shape)} vs {tuple(right.shape)}"
+        )
     if left.dim() < 3:
         raise ValueError(f"features need at least [C, H, W] dimensions, got shape {tuple(left.shape)}")
     if num_disparities < 1:
