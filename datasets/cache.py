@@ -1,0 +1,402 @@
+"""The preprocessed stereo cache (HDF5) and ``preprocess_recording``, which writes it.
+
+Format (``format_version`` 1), N frames, C channels, H x W pixels:
+
+- ``left``, ``right``: float32 (N, C, H, W) event tensors, one frame per chunk, lzf;
+- ``disparity``: float32 (N, H, W) exact ``fB / depth`` in px, NaN where depth is not finite or <= 0;
+- ``sparse_mask``: bool (N, H, W), pixels hit by the last 15,000 rectified left events of the window;
+- ``timestamps``: float64 (N,) window end = GT time (absolute seconds); ``frame_index``: int64 (N,)
+  GT frame index; ``done``: bool (N,) frames written (for resuming);
+- root attrs: format_version, representation, num_bins, window_ms, height, width, rectification,
+  focal_baseline, source_data, source_data_size, source_gt, source_gt_size, created_by.
+
+Sample k holds the events in ``(t_k - window, t_k]`` of each camera, rectified (rounded, dropped
+outside the frame) and turned into a tensor. Windows not fully inside both cameras' event time
+range are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+
+FORMAT_VERSION = 1
+REPRESENTATIONS = ("voxel", "sbt", "count")
+SPARSE_EVENTS = 15_000
+CREATED_BY = "stereo preprocess"
+_DATASETS = ("left", "right", "disparity", "sparse_mask", "timestamps", "frame_index", "done")
+_SETTING_KEYS = ("format_version", "representation", "num_bins", "window_ms", "height", "width",
+                 "rectification", "focal_baseline", "source_data", "source_data_size", "source_gt",
+                 "source_gt_size", "created_by")
+
+
+@dataclass(frozen=True)
+class CacheSample:
+    """One cached frame.
+
+    Attributes:
+        left, right: float32 (C, H, W) event tensors.
+        disparity: float32 (H, W) px, NaN invalid.
+        sparse_mask: bool (H, W).
+        timestamp: window end time in seconds.
+        frame_index: index of the GT frame in the GT file.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    disparity: np.ndarray
+    sparse_mask: np.ndarray
+    timestamp: float
+    frame_index: int
+
+
+class StereoCache:
+    """Read-only access to a cache written by ``stereo preprocess`` (context manager).
+
+    Example:
+        >>> with StereoCache("flying1.h5") as cache:  # doctest: +SKIP
+        ...     sample = cache[0]
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import h5py
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"cache file not found: {self.path}")
+        if not h5py.is_hdf5(self.path):
+            raise ValueError(f"not a stereo cache (not an HDF5 file): {self.path}")
+        self.h5 = h5py.File(self.path, "r")
+        try:
+            self.attrs = {k: _plain(v) for k, v in self.h5.attrs.items()}
+            missing = [k for k in _DATASETS if k not in self.h5] + [k for k in _SETTING_KEYS if k not in self.attrs]
+            if missing:
+                raise ValueError(f"not a stereo cache (missing {', '.join(missing)}): {self.path}")
+            if self.attrs["format_version"] != FORMAT_VERSION:
+                raise ValueError(f"{self.path}: cache format_version {self.attrs['format_version']} "
+                                 f"is not supported (expected {FORMAT_VERSION})")
+            n = self.h5["timestamps"].shape[0]
+            for key in _DATASETS:
+                if self.h5[key].shape[0] != n:
+                    raise ValueError(f"{self.path}: dataset '{key}' has {self.h5[key].shape[0]} frames, expected {n}")
+            if not bool(np.all(self.h5["done"][:])):
+                raise ValueError(f"{self.path}: cache is incomplete (some frames are not written)")
+            self.timestamps = self.h5["timestamps"][:]
+            self.frame_index = self.h5["frame_index"][:]
+        except BaseException:
+            self.h5.close()
+            raise
+
+    def __len__(self) -> int:
+        return int(self.timestamps.shape[0])
+
+    def __getitem__(self, i: int) -> CacheSample:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"frame {i} out of range for a cache of {n} frames")
+        i = i % n
+        return CacheSample(
+            left=self.h5["left"][i], right=self.h5["right"][i], disparity=self.h5["disparity"][i],
+            sparse_mask=self.h5["sparse_mask"][i], timestamp=float(self.timestamps[i]),
+            frame_index=int(self.frame_index[i]),
+        )
+
+    def close(self) -> None:
+        self.h5.close()
+
+    def __enter__(self) -> StereoCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# One frame: rectify, build the tensor, compress (all without the GIL)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rectify_columns(rows, lut, width, height, sparse_from, out_x, out_y, out_t, out_p):  # pragma: no cover
+    """Map rows (n, 4) x, y, t, p through ``lut``; returns (kept, kept before row ``sparse_from``)."""
+    n_out = 0
+    n_before = 0
+    for i in range(rows.shape[0]):
+        if i == sparse_from:
+            n_before = n_out
+        r = lut[np.int64(rows[i, 1]) * width + np.int64(rows[i, 0])]
+        if r >= 0:
+            out_x[n_out] = r % width
+            out_y[n_out] = r // width
+            out_t[n_out] = rows[i, 2]
+            out_p[n_out] = 1 if rows[i, 3] > 0 else -1
+            n_out += 1
+    if sparse_from >= rows.shape[0]:
+        n_before = n_out
+    return n_out, n_before
+
+
+@dataclass(frozen=True)
+class _Settings:
+    representation: str
+    num_bins: int
+    window_s: float
+    height: int
+    width: int
+
+
+def _tensor(x, y, t, p, s: _Settings, t_end: float) -> np.ndarray:
+    from datasets import representations as rep
+
+    if s.representation == "voxel":
+        return rep.events_to_voxel(x, y, t, p, s.num_bins, s.height, s.width)
+    if s.representation == "sbt":
+        return rep.events_to_sbt(x, y, t, p, s.num_bins, s.height, s.width, t_start=t_end - s.window_s, t_end=t_end)
+    return rep.events_to_counts(x, y, p, s.height, s.width)
+
+
+def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float) -> tuple[bytes, ...]:
+    from datasets.lzf import lzf_compress
+    from datasets.mvsec import depth_to_disparity
+
+    chunks = []
+    mask = np.zeros(s.height * s.width, np.bool_)
+    for cam, rows in enumerate(rows_by_cam):
+        n = rows.shape[0]
+        x, y = np.empty(n, np.int16), np.empty(n, np.int16)
+        t, p = np.empty(n, np.float64), np.empty(n, np.int8)
+        n_out, n_before = _rectify_columns(rows, luts[cam], s.width, s.height, max(n - SPARSE_EVENTS, 0), x, y, t, p)
+        chunks.append(lzf_compress(_tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end)))
+        if cam == 0:
+            mask[y[n_before:n_out].astype(np.int64) * s.width + x[n_before:n_out]] = True
+    chunks.append(lzf_compress(depth_to_disparity(depth, focal_baseline)))
+    chunks.append(lzf_compress(mask.reshape(s.height, s.width)))
+    return tuple(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole recording
+
+
+@dataclass(frozen=True)
+class PreprocessReport:
+    """What :func:`preprocess_recording` did."""
+
+    path: Path
+    frames: int
+    frames_resumed: int
+    skipped_before: int
+    skipped_after: int
+    events: int
+    seconds: float
+
+
+def preprocess_recording(
+    data_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    gt_path: str | os.PathLike | None = None,
+    representation: str = "voxel",
+    num_bins: int = 5,
+    window_ms: float = 50.0,
+    calib: str | os.PathLike | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    frames_per_batch: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> PreprocessReport:
+    """Cut a window ending at every GT time, rectify, build tensors and write the cache.
+
+    Resumable: the output is built in ``.NAME.partial`` next to ``out_path`` with per-frame
+    ``done`` flags; rerunning with the same arguments continues, different settings are
+    refused. Atomic: the final name appears (``os.replace``) only when every frame is written.
+
+    Args:
+        data_path: MVSEC-layout ``*_data.hdf5``.
+        out_path: the cache to write.
+        gt_path: matching ``*_gt.hdf5``; default ``data_path`` with ``_data`` -> ``_gt``.
+        representation: "voxel", "sbt" or "count" (C = num_bins, num_bins, 2).
+        num_bins: time bins of voxel / SBT.
+        window_ms: window length in milliseconds.
+        calib: MVSEC map folder, npz or yaml; None only for files marked ``rectified``.
+        workers: threads computing frames (default: all cores).
+        overwrite: replace an existing output (and discard any partial).
+        frames_per_batch: frames whose events are read from HDF5 at once.
+        progress: called as ``progress(frames_done, frames_total)`` after each batch.
+
+    Returns:
+        A :class:`PreprocessReport`.
+    """
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datasets import rectify
+    from datasets.atomic import check_output_folder, partial_path
+    from datasets.mvsec import FOCAL_BASELINE, MvsecGroundTruth, MvsecRecording
+
+    start_time = time.perf_counter()
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"--representation must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+    if num_bins < 1:
+        raise ValueError(f"--bins must be >= 1, got {num_bins}")
+    if not window_ms > 0:
+        raise ValueError(f"--window-ms must be > 0, got {window_ms}")
+    data_path = Path(data_path)
+    if gt_path is None:
+        if "_data" not in data_path.name:
+            raise ValueError(f"cannot guess the GT file for {data_path}; pass --gt")
+        gt_path = data_path.with_name(data_path.name.replace("_data", "_gt"))
+    gt_path = Path(gt_path)
+    out_path = check_output_folder(out_path)
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"output exists: {out_path} (pass --overwrite to replace it)")
+    partial = partial_path(out_path)
+
+    with MvsecRecording(data_path) as rec, MvsecGroundTruth(gt_path) as gt:
+        height, width = gt.height, gt.width
+        for stream in rec.streams.values():
+            stream.width, stream.height = width, height
+            if len(stream) == 0:
+                raise ValueError(f"{stream.name}: no events")
+        if calib is not None:
+            rect = rectify.load_rectification(calib)
+            if (rect.height, rect.width) != (height, width):
+                raise ValueError(f"calibration {calib} is {rect.width}x{rect.height} but the GT is {width}x{height}")
+        elif rec.rectified:
+            rect = rectify.identity(height, width)
+        else:
+            raise ValueError(f"{data_path.name} holds raw (distorted) events: pass --calib with the MVSEC "
+                             "rectification maps (folder of *_map.txt, .npz or calibration .yaml)")
+        focal_baseline = gt.focal_baseline or (float(rec.focal_baseline) if rec.focal_baseline is not None
+                                               else FOCAL_BASELINE["indoor_flying"])
+
+        window_s = window_ms / 1000.0
+        t_lo = max(s.t_first for s in rec.streams.values())
+        t_hi = min(s.t_last for s in rec.streams.values())
+        ts = gt.timestamps
+        before = int(np.sum(ts - window_s < t_lo))
+        after = int(np.sum((ts - window_s >= t_lo) & (ts > t_hi)))
+        valid = np.flatnonzero((ts - window_s >= t_lo) & (ts <= t_hi))
+        if valid.size == 0:
+            raise ValueError(f"GT timestamps [{ts[0]:.3f}, {ts[-1]:.3f}] s in {gt_path.name} do not overlap the "
+                             f"events [{t_lo:.3f}, {t_hi:.3f}] s in {data_path.name} (with {window_ms:g} ms windows)")
+        channels = 2 if representation == "count" else num_bins
+        settings = {
+            "format_version": FORMAT_VERSION, "representation": representation, "num_bins": channels,
+            "window_ms": float(window_ms), "height": height, "width": width,
+            "rectification": rect.description, "focal_baseline": float(focal_baseline),
+            "source_data": data_path.name, "source_data_size": data_path.stat().st_size,
+            "source_gt": gt_path.name, "source_gt_size": gt_path.stat().st_size, "created_by": CREATED_BY,
+        }
+        s = _Settings(representation, num_bins, window_s, height, width)
+        h5 = _open_partial(partial, settings, ts[valid], valid, overwrite=overwrite)
+        try:
+            done = h5["done"][:]
+            resumed = int(done.sum())
+            todo = np.flatnonzero(~done)
+            n_events = 0
+            if progress:
+                progress(resumed, len(valid))
+            with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+                batches = [todo[i:i + frames_per_batch] for i in range(0, len(todo), frames_per_batch)]
+                pending = _submit(pool, rec, gt, batches[0], valid, ts, rect, focal_baseline, s) if batches else None
+                for b, batch in enumerate(batches):
+                    futures, batch_events = pending
+                    # Read the next batch while the workers compute this one.
+                    if b + 1 < len(batches):
+                        pending = _submit(pool, rec, gt, batches[b + 1], valid, ts, rect, focal_baseline, s)
+                    for k, future in zip(batch, futures, strict=True):
+                        left, right, disp, mask = future.result()
+                        h5["left"].id.write_direct_chunk((int(k), 0, 0, 0), left)
+                        h5["right"].id.write_direct_chunk((int(k), 0, 0, 0), right)
+                        h5["disparity"].id.write_direct_chunk((int(k), 0, 0), disp)
+                        h5["sparse_mask"].id.write_direct_chunk((int(k), 0, 0), mask)
+                    done[batch] = True
+                    h5["done"][batch[0]:batch[-1] + 1] = done[batch[0]:batch[-1] + 1]
+                    h5.flush()
+                    n_events += batch_events
+                    if progress:
+                        progress(int(done.sum()), len(valid))
+        finally:
+            h5.close()
+    os.replace(partial, out_path)
+    return PreprocessReport(out_path, len(valid), resumed, before, after, n_events, time.perf_counter() - start_time)
+
+
+def _submit(pool, rec, gt, batch, valid, ts, rect, focal_baseline, s: _Settings):
+    """Read one batch of windows (both cameras, GT) and submit their frame jobs."""
+    ends = ts[valid[batch]]
+    starts = ends - s.window_s
+    blocks = []
+    n_events = 0
+    for cam in ("left", "right"):
+        stream = rec.streams[cam]
+        i0 = stream.search(float(starts.min()))
+        i1 = stream.search(float(ends.max()), lo=i0)
+        rows = stream.read_rows(i0, i1)
+        t = rows[:, 2]
+        lo = np.searchsorted(t, starts, side="right")
+        hi = np.searchsorted(t, ends, side="right")
+        n_events += int(np.sum(hi - lo))
+        blocks.append([rows[a:b] for a, b in zip(lo, hi, strict=True)])
+    k0, k1 = int(valid[batch].min()), int(valid[batch].max()) + 1
+    depth = gt.depth_frames(k0, k1)
+    luts = (rect.left, rect.right)
+    futures = [
+        pool.submit(_frame_job, (blocks[0][j], blocks[1][j]), luts, depth[valid[k] - k0], focal_baseline, s,
+                    float(ends[j]))
+        for j, k in enumerate(batch)
+    ]
+    return futures, n_events
+
+
+def _open_partial(partial: Path, settings: dict, timestamps: np.ndarray, frame_index: np.ndarray, *,
+                  overwrite: bool):
+    """Open the partial file to resume it, or create it; refuse one made with other settings."""
+    import h5py
+
+    if partial.exists() and not overwrite:
+        try:
+            h5 = h5py.File(partial, "r+", libver="latest")
+        except OSError:
+            partial.unlink()  # killed before its first flush: nothing to resume
+        else:
+            old = {k: _plain(h5.attrs.get(k)) for k in settings}
+            same_frames = ("timestamps" in h5 and h5["timestamps"].shape == timestamps.shape
+                           and np.array_equal(h5["timestamps"][:], timestamps))
+            if old != settings or not same_frames:
+                h5.close()
+                diff = sorted(k for k in settings if old[k] != settings[k]) or ["frames"]
+                raise ValueError(f"a partial cache {partial} was made with different settings "
+                                 f"({', '.join(diff)}); delete it or pass --overwrite")
+            h5.swmr_mode = True
+            return h5
+    partial.unlink(missing_ok=True)
+    n, height, width = len(timestamps), settings["height"], settings["width"]
+    channels = settings["num_bins"]
+    h5 = h5py.File(partial, "w", libver="latest")
+    for cam in ("left", "right"):
+        h5.create_dataset(cam, (n, channels, height, width), np.float32, chunks=(1, channels, height, width),
+                          compression="lzf")
+    h5.create_dataset("disparity", (n, height, width), np.float32, chunks=(1, height, width), compression="lzf")
+    h5.create_dataset("sparse_mask", (n, height, width), np.bool_, chunks=(1, height, width), compression="lzf")
+    h5.create_dataset("timestamps", data=timestamps.astype(np.float64))
+    h5.create_dataset("frame_index", data=frame_index.astype(np.int64))
+    h5.create_dataset("done", data=np.zeros(n, np.bool_))
+    for key, value in settings.items():
+        h5.attrs[key] = value
+    h5.swmr_mode = True
+    h5.flush()
+    return h5

@@ -1,0 +1,251 @@
+"""MVSEC readers: lazy event windows from ``*_data.hdf5`` and depth GT from ``*_gt.hdf5``.
+
+Layout (see DESIGN.md section 5): ``davis/{left,right}/events`` (N, 4) float64 columns x, y, t, p
+with t in Unix seconds; ``davis/left/depth_image_rect`` (M, 260, 346) float32 metres (NaN
+invalid) with ``depth_image_rect_ts``. Event datasets hold 10-40 M rows, so windows are found by
+binary search on the t column reading single elements, and only the rows of a window are read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from datasets.events import Events, window_bounds
+
+HEIGHT, WIDTH = 260, 346
+# fB (px * m) per scene family: disparity = fB / depth.
+FOCAL_BASELINE = {"indoor_flying": 19.941772, "outdoor_day": 19.635287, "outdoor_night": 19.651191}
+EVENTS_KEY = "davis/{camera}/events"
+DEPTH_KEY = "davis/left/depth_image_rect"
+DEPTH_TS_KEY = "davis/left/depth_image_rect_ts"
+_SEARCH_BLOCK = 4096  # rows read at once to finish a binary search
+
+
+def focal_baseline_for(name: str) -> float | None:
+    """fB of the scene family named in a file name (``indoor_flying1_data.hdf5``), else None."""
+    base = Path(name).name
+    for family, value in FOCAL_BASELINE.items():
+        if base.startswith(family):
+            return value
+    return None
+
+
+def depth_to_disparity(depth: np.ndarray, focal_baseline: float) -> np.ndarray:
+    """Disparity ``fB / Z`` in pixels, float32, NaN where depth is not finite or <= 0."""
+    depth = np.asarray(depth, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disp = np.float32(focal_baseline) / depth
+    disp[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    return disp
+
+
+def disparity_to_depth(disparity: np.ndarray, focal_baseline: float) -> np.ndarray:
+    """Depth ``fB / d`` in metres, float32, NaN where disparity is not finite or <= 0."""
+    disparity = np.asarray(disparity, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.float32(focal_baseline) / disparity
+    depth[~(np.isfinite(disparity) & (disparity > 0))] = np.nan
+    return depth
+
+
+def open_hdf5(path: str | os.PathLike, what: str):
+    """Open an HDF5 file read-only with clear errors for a missing file or another format."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"not an HDF5 file: {path}")
+    return h5py.File(path, "r")
+
+
+def require_dataset(h5, key: str, *, ndim: int, last: int | None = None):
+    """``h5[key]`` checked for presence and rank; ValueError naming the file otherwise."""
+    import h5py
+
+    obj = h5.get(key)
+    if not isinstance(obj, h5py.Dataset):
+        raise ValueError(f"{h5.filename}: missing dataset '{key}' (not an MVSEC-layout file?)")
+    if obj.ndim != ndim or (last is not None and obj.shape[-1] != last):
+        raise ValueError(f"{h5.filename}: dataset '{key}' has shape {obj.shape}, expected {ndim}-D"
+                         + (f" with {last} columns" if last else ""))
+    return obj
+
+
+class EventStream:
+    """Lazy reader of one camera's ``(N, 4)`` x, y, t, p event dataset.
+
+    Args:
+        dataset: an h5py Dataset (or any array-like with ``shape`` and slicing) of shape (N, 4).
+        name: used in error messages.
+        width, height: sensor size for the coordinate check.
+    """
+
+    def __init__(self, dataset, *, name: str, width: int = WIDTH, height: int = HEIGHT) -> None:
+        self.dataset, self.name, self.width, self.height = dataset, name, width, height
+        self._cache: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return int(self.dataset.shape[0])
+
+    def time_at(self, index: int) -> float:
+        """Timestamp of one row (one element read, cached)."""
+        if index not in self._cache:
+            self._cache[index] = float(self.dataset[index, 2])
+        return self._cache[index]
+
+    @property
+    def t_first(self) -> float:
+        return self.time_at(0)
+
+    @property
+    def t_last(self) -> float:
+        return self.time_at(len(self) - 1)
+
+    def search(self, t: float, *, lo: int = 0, hi: int | None = None) -> int:
+        """Number of events with timestamp <= t (``searchsorted(..., side='right')``).
+
+        Bisects with single-element reads until the range fits in one block, then reads the
+        t values of that block only.
+        """
+        hi = len(self) if hi is None else hi
+        while hi - lo > _SEARCH_BLOCK:
+            mid = (lo + hi) // 2
+            if self.time_at(mid) <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        block = np.asarray(self.dataset[lo:hi, 2])
+        return lo + int(np.searchsorted(block, t, side="right"))
+
+    def read_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` as float64 (n, 4), checked for sorted t and in-sensor x, y."""
+        rows = np.asarray(self.dataset[start:stop], dtype=np.float64)
+        check_rows(rows, name=self.name, offset=start, width=self.width, height=self.height)
+        return rows
+
+    def window(self, t_start: float, t_end: float) -> Events:
+        """Events with ``t_start < t <= t_end`` (seconds), reading only their rows."""
+        i0 = self.search(t_start)
+        i1 = self.search(t_end, lo=i0)
+        rows = self.read_rows(i0, i1)
+        return Events.from_arrays(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3],
+                                  width=self.width, height=self.height)
+
+
+def check_rows(rows: np.ndarray, *, name: str, offset: int, width: int, height: int) -> None:
+    """ValueError when t decreases or x, y leave the sensor within an (n, 4) x, y, t, p block."""
+    if rows.shape[0] == 0:
+        return
+    t = rows[:, 2]
+    bad = np.flatnonzero(t[1:] < t[:-1])
+    if bad.size:
+        raise ValueError(f"{name}: event timestamps are not sorted (t decreases at row {offset + bad[0] + 1})")
+    x, y = rows[:, 0], rows[:, 1]
+    if x.min() < 0 or y.min() < 0 or x.max() >= width or y.max() >= height:
+        raise ValueError(f"{name}: event coordinates outside the {width}x{height} sensor "
+                         f"(rows {offset}-{offset + rows.shape[0] - 1})")
+
+
+class MvsecRecording:
+    """An MVSEC ``*_data.hdf5`` file (context manager); events stay on disk until asked for.
+
+    Attributes:
+        left, right: :class:`EventStream` of each camera.
+        rectified: True when the file says its events are already rectified (root attribute
+            ``rectified``, written by the synthetic generator); real MVSEC files are raw.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, width: int = WIDTH, height: int = HEIGHT) -> None:
+        self.path = Path(path)
+        self.h5 = open_hdf5(self.path, "data")
+        try:
+            self.streams = {
+                cam: EventStream(require_dataset(self.h5, EVENTS_KEY.format(camera=cam), ndim=2, last=4),
+                                 name=f"{self.path.name} {EVENTS_KEY.format(camera=cam)}",
+                                 width=width, height=height)
+                for cam in ("left", "right")
+            }
+        except BaseException:
+            self.h5.close()
+            raise
+        self.rectified = bool(self.h5.attrs.get("rectified", False))
+        self.focal_baseline = self.h5.attrs.get("focal_baseline")
+
+    @property
+    def left(self) -> EventStream:
+        return self.streams["left"]
+
+    @property
+    def right(self) -> EventStream:
+        return self.streams["right"]
+
+    def close(self) -> None:
+        self.h5.close()
+
+    def __enter__(self) -> MvsecRecording:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class MvsecGroundTruth:
+    """Depth GT of an MVSEC ``*_gt.hdf5`` file (context manager).
+
+    Attributes:
+        timestamps: float64 (M,) GT times in seconds (checked sorted).
+        focal_baseline: fB from a root attribute, the scene family in the file name, or None.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.h5 = open_hdf5(self.path, "GT")
+        try:
+            self.depth = require_dataset(self.h5, DEPTH_KEY, ndim=3)
+            ts = require_dataset(self.h5, DEPTH_TS_KEY, ndim=1)
+            self.timestamps = np.asarray(ts[:], dtype=np.float64)
+            if self.timestamps.shape[0] != self.depth.shape[0]:
+                raise ValueError(f"{self.path}: {DEPTH_TS_KEY} has {self.timestamps.shape[0]} entries "
+                                 f"but {DEPTH_KEY} has {self.depth.shape[0]} frames")
+            if np.any(np.diff(self.timestamps) < 0):
+                raise ValueError(f"{self.path}: {DEPTH_TS_KEY} is not sorted")
+        except BaseException:
+            self.h5.close()
+            raise
+        attr = self.h5.attrs.get("focal_baseline")
+        self.focal_baseline = float(attr) if attr is not None else focal_baseline_for(self.path.name)
+
+    def __len__(self) -> int:
+        return int(self.timestamps.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.depth.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.depth.shape[2])
+
+    def depth_frames(self, start: int, stop: int) -> np.ndarray:
+        """float32 (stop - start, H, W) depth in metres."""
+        return np.asarray(self.depth[start:stop], dtype=np.float32)
+
+    def close(self) -> None:
+        self.h5.close()
+
+    def __enter__(self) -> MvsecGroundTruth:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = [
+    "FOCAL_BASELINE", "EventStream", "MvsecGroundTruth", "MvsecRecording", "depth_to_disparity",
+    "disparity_to_depth", "focal_baseline_for", "window_bounds",
+]
