@@ -15,9 +15,9 @@ from datasets.atomic import atomic_output
 class RunLog:
     """Append one row per epoch to ``folder/log.csv`` and mirror it to TensorBoard.
 
-    The CSV header is fixed by the first row; later rows fill missing columns with blanks and
-    new keys raise (so a column never silently shifts). The file is rewritten atomically each
-    epoch, so it is complete after every row even if the run is killed. When resuming, rows from
+    A key first seen in a later row adds a column (earlier rows get blanks there); a row that
+    lacks a column leaves it blank. The file is rewritten atomically each epoch, so it is
+    complete and consistent after every row even if the run is killed. When resuming, rows from
     ``start_epoch`` on are dropped first, so a repeated epoch is not logged twice.
 
     Args:
@@ -58,9 +58,7 @@ class RunLog:
         row = {"epoch": str(epoch), **{k: _format(v) for k, v in metrics.items()}}
         if not self.fieldnames:
             self.fieldnames = list(row)
-        unknown = [k for k in row if k not in self.fieldnames]
-        if unknown:
-            raise KeyError(f"log.csv columns are fixed by the first row; new keys: {', '.join(unknown)}")
+        self.fieldnames += [k for k in row if k not in self.fieldnames]
         self.rows.append(row)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.fieldnames, restval="", lineterminator="\n")

@@ -121,12 +121,10 @@ def test_runlog_writes_rows_and_truncates_on_resume(tmp_path):
         log.log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "top1": 10.0 * epoch})
     lines = (tmp_path / "log.csv").read_text().splitlines()
     assert lines[0] == "epoch,loss,top1" and len(lines) == 4 and lines[2] == "1,0.5,10"
-    with pytest.raises(KeyError, match="new"):
-        log.log_epoch(3, {"loss": 1.0, "new": 2.0})
     resumed = RunLog(tmp_path, start_epoch=1, tensorboard=False)
-    resumed.log_epoch(1, {"loss": 0.25})
+    resumed.log_epoch(1, {"loss": 0.25, "arch_top1": 5.0})  # a new column; earlier rows blank
     lines = (tmp_path / "log.csv").read_text().splitlines()
-    assert lines == ["epoch,loss,top1", "0,1,0", "1,0.25,"]
+    assert lines == ["epoch,loss,top1,arch_top1", "0,1,0,", "1,0.25,,5"]
 
 
 def test_runlog_tensorboard_events(tmp_path):
