@@ -30,7 +30,10 @@ def _voxel_kernel(x, y, t, p, grid, num_bins, height, width):  # pragma: no cove
             return _BAD_XY
         tn = (t[i] - t_first) * scale
         if not (tn >= 0.0 and tn <= last):
-            return _BAD_T
+            # (t_last - t_first) * scale may round just above B-1; anything more is unsorted input.
+            if not (tn >= 0.0 and tn <= last + 1e-6):
+                return _BAD_T
+            tn = float(last)
         b = np.int64(tn)
         frac = tn - b
         pol = 1.0 if p[i] > 0 else -1.0

@@ -1,0 +1,117 @@
+"""Plain event files: npz / npy / h5 with x, y, t, p arrays or an (N, 4) array, and text ``t x y p``.
+
+Conventions (override with ``columns`` and ``time_unit``):
+
+- named arrays: ``x``, ``y``, ``p`` and one of ``t`` (seconds if float, microseconds if integer),
+  ``t_us``, ``t_ns``; an optional ``sensor_wh`` gives the sensor size;
+- an (N, 4) array: columns ``t x y p`` with t in microseconds when it has an integer dtype
+  (DVS recorders), ``x y t p`` with t in seconds when float (MVSEC); stereo npz files hold one
+  such array per camera (``left``, ``right``);
+- text: one event per line, ``t x y p`` with t in seconds (the ECD / rpg convention), ``#``
+  comments allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from datasets.events import Events
+
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_TIME_KEYS = {"t": None, "t_s": "s", "t_ms": "ms", "t_us": "us", "t_ns": "ns", "ts": None, "timestamp": None}
+
+
+def _from_table(table: np.ndarray, *, columns: str | None, time_unit: str | None, source: str,
+                sensor_wh=None) -> Events:
+    if table.ndim != 2 or table.shape[1] != 4:
+        raise ValueError(f"{source}: expected an (N, 4) event array, got shape {table.shape}")
+    integer = np.issubdtype(table.dtype, np.integer)
+    columns = columns or ("txyp" if integer else "xytp")
+    if sorted(columns) != sorted("txyp"):
+        raise ValueError(f"columns must be a permutation of 'txyp', got {columns!r}")
+    col = {c: table[:, i] for i, c in enumerate(columns)}
+    unit = time_unit or ("us" if integer else "s")
+    return _build(col["x"], col["y"], col["t"], col["p"], unit, source, sensor_wh)
+
+
+def _build(x, y, t, p, unit: str, source: str, sensor_wh) -> Events:
+    if unit not in TIME_UNITS:
+        raise ValueError(f"time unit must be one of {', '.join(TIME_UNITS)}, got {unit!r}")
+    width = height = None
+    if sensor_wh is not None:
+        width, height = (int(v) for v in np.asarray(sensor_wh).ravel()[:2])
+    events = Events.from_arrays(x, y, t, p, time_scale=TIME_UNITS[unit], width=width, height=height)
+    try:
+        return events.check()
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def _from_named(get, keys: list[str], *, camera: str | None, columns, time_unit, source: str) -> Events:
+    sensor_wh = get("sensor_wh") if "sensor_wh" in keys else None
+    if camera is not None:
+        if camera not in keys:
+            raise ValueError(f"{source}: no array named {camera!r} (has {', '.join(keys)})")
+        return _from_table(np.asarray(get(camera)), columns=columns, time_unit=time_unit, source=source,
+                           sensor_wh=sensor_wh)
+    time_key = next((k for k in _TIME_KEYS if k in keys), None)
+    if time_key is not None and all(k in keys for k in "xyp"):
+        t = np.asarray(get(time_key))
+        unit = time_unit or _TIME_KEYS[time_key] or ("us" if np.issubdtype(t.dtype, np.integer) else "s")
+        return _build(np.asarray(get("x")), np.asarray(get("y")), t, np.asarray(get("p")), unit, source, sensor_wh)
+    tables = [k for k in keys if k in ("events", "left", "right")]
+    if len(tables) == 1:
+        return _from_table(np.asarray(get(tables[0])), columns=columns, time_unit=time_unit, source=source,
+                           sensor_wh=sensor_wh)
+    if tables:
+        raise ValueError(f"{source}: holds several event arrays ({', '.join(tables)}); pass camera=")
+    raise ValueError(f"{source}: no x, y, t, p arrays and no (N, 4) 'events' array (has {', '.join(keys)})")
+
+
+def read_event_file(path: str | os.PathLike, *, camera: str | None = None, columns: str | None = None,
+                    time_unit: str | None = None) -> Events:
+    """Read events from ``.npz``, ``.npy``, ``.h5``/``.hdf5`` or text (``.txt``, ``.csv``).
+
+    Args:
+        path: the file.
+        camera: name of the (N, 4) array to read in a stereo file (e.g. "left").
+        columns: column order of an (N, 4) array, a permutation of "txyp".
+        time_unit: "s", "ms", "us" or "ns", overriding the convention.
+
+    Returns:
+        :class:`Events`, checked to be sorted and inside ``sensor_wh`` when the file gives it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"event file not found: {path}")
+    suffix = path.suffix.lower()
+    source = str(path)
+    if suffix == ".npz":
+        with np.load(path) as data:
+            return _from_named(data.__getitem__, list(data.files), camera=camera, columns=columns,
+                               time_unit=time_unit, source=source)
+    if suffix == ".npy":
+        return _from_table(np.load(path), columns=columns, time_unit=time_unit, source=source)
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise ValueError(f"not an HDF5 file: {path}")
+        with h5py.File(path, "r") as h5:
+            group = h5["events"] if isinstance(h5.get("events"), h5py.Group) else h5
+            keys = [k for k in group if isinstance(group[k], h5py.Dataset)]
+            return _from_named(lambda k: group[k][()], keys, camera=camera, columns=columns,
+                               time_unit=time_unit, source=source)
+    if suffix in (".txt", ".csv"):
+        try:
+            table = np.loadtxt(path, dtype=np.float64, comments="#", delimiter="," if suffix == ".csv" else None,
+                               ndmin=2)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a 't x y p' text event file ({exc})") from None
+        if table.size == 0:
+            table = table.reshape(0, 4)
+        return _from_table(table, columns=columns or "txyp", time_unit=time_unit or "s", source=source)
+    raise ValueError(f"unknown event file type {suffix!r}: {path} (use .npz, .npy, .h5, .hdf5, .txt or .csv)")
