@@ -83,18 +83,20 @@ def sgbm_disparity(
     right_img: np.ndarray,
     *,
     max_disparity: int = 48,
-    block_size: int = 7,
-    uniqueness_ratio: int = 5,
-    speckle_window_size: int = 50,
+    block_size: int = 9,
+    uniqueness_ratio: int = 15,
+    speckle_window_size: int = 200,
     speckle_range: int = 2,
     disp12_max_diff: int = 1,
 ) -> np.ndarray:
     """Semi-global block matching (OpenCV StereoSGBM, 3-way mode) of a rectified pair.
 
     Smoothness penalties follow OpenCV's recommendation for one channel, ``P1 = 8 * block_size**2`` and
-    ``P2 = 32 * block_size**2``. A 7 x 7 block gathers enough events on sparse event images; a low
-    uniqueness ratio keeps matches on weak texture, the left-right check (``disp12_max_diff``) and the
-    speckle filter remove most of the wrong ones.
+    ``P2 = 32 * block_size**2``. The defaults (9 x 9 block, uniqueness 15 %, speckle window 200 px) were
+    picked on event-count images of two synthetic recordings (``stereo synth --seconds 1 --seed 11``
+    and ``--seed 23``, 38 windows, holes filled): over block sizes 5-11, uniqueness 0-15, P2 16-96 x
+    block area, speckle windows 0-200 and a Gaussian pre-blur, 1PA varied only between 81 % and 84 %;
+    these settings were among the best on both 1PA and mean depth error.
 
     Args:
         left_img: (H, W) uint8 left image (e.g. :func:`event_count_image`).
@@ -136,7 +138,7 @@ def bm_disparity(
     right_img: np.ndarray,
     *,
     max_disparity: int = 48,
-    block_size: int = 11,
+    block_size: int = 15,
     texture_threshold: int = 5,
     uniqueness_ratio: int = 5,
     speckle_window_size: int = 50,
@@ -144,7 +146,8 @@ def bm_disparity(
 ) -> np.ndarray:
     """Local block matching (OpenCV StereoBM) of a rectified pair.
 
-    StereoBM has no smoothness term, so it needs a larger block than SGBM on sparse event images;
+    StereoBM has no smoothness term, so it needs a larger block than SGBM on sparse event images
+    (15 px: 1PA 75 % against 69 % with 7 px on the recordings named in :func:`sgbm_disparity`);
     ``texture_threshold`` rejects blocks with almost no events (left as holes).
 
     Args:
