@@ -329,6 +329,12 @@ def preprocess_recording(
                     n_events += batch_events
                     if progress:
                         progress(int(done.sum()), len(valid))
+        except Exception:
+            # Bad data found mid-way (unsorted, outside the sensor) or a failed write: no partial
+            # left behind. An interruption (KeyboardInterrupt) keeps it for resuming.
+            h5.close()
+            partial.unlink(missing_ok=True)
+            raise
         finally:
             h5.close()
     os.replace(partial, out_path)
@@ -386,7 +392,11 @@ def _open_partial(partial: Path, settings: dict, timestamps: np.ndarray, frame_i
     partial.unlink(missing_ok=True)
     n, height, width = len(timestamps), settings["height"], settings["width"]
     channels = settings["num_bins"]
-    h5 = h5py.File(partial, "w", libver="latest")
+    try:
+        h5 = h5py.File(partial, "w", libver="latest")
+    except OSError as exc:
+        raise PermissionError(f"cannot create {partial} (is the output folder writable?): "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
     for cam in ("left", "right"):
         h5.create_dataset(cam, (n, channels, height, width), np.float32, chunks=(1, channels, height, width),
                           compression="lzf")

@@ -1,0 +1,212 @@
+"""``stereo preprocess`` / preprocess_recording end to end, resume, and every bad input via the CLI."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from datasets.cache import StereoCache, preprocess_recording
+from datasets.events import Events
+from datasets.mvsec import FOCAL_BASELINE
+from datasets.rectify import identity, load_rectification, rectify_events
+from datasets.representations import events_to_counts, events_to_sbt, events_to_voxel
+
+H, W = 260, 346
+T0 = 1.5e9
+GT_TIMES = T0 + np.array([0.02, 0.06, 0.11, 0.16, 0.21, 0.26, 0.31, 0.40])  # first and last windows fall outside
+
+
+def make_rows(n, seed):
+    rng = np.random.default_rng(seed)
+    rows = np.empty((n, 4))
+    rows[:, 0], rows[:, 1] = rng.integers(0, W, n), rng.integers(0, H, n)
+    rows[:, 2] = T0 + 0.005 + np.sort(rng.random(n)) * 0.33
+    rows[:, 3] = rng.choice([-1.0, 1.0], n)
+    return rows
+
+
+def write_recording(folder, *, rectified=False, name="scene", n=30_000):
+    data, gt = folder / f"{name}_data.hdf5", folder / f"{name}_gt.hdf5"
+    with h5py.File(data, "w") as f:
+        if rectified:
+            f.attrs["rectified"] = True
+        f["davis/left/events"] = make_rows(n, 0)
+        f["davis/right/events"] = make_rows(n // 2, 1)
+    rng = np.random.default_rng(2)
+    depth = rng.uniform(0.5, 8.0, (len(GT_TIMES), H, W)).astype(np.float32)
+    depth[:, :10] = np.nan
+    depth[:, 10, :5] = 0.0
+    depth[:, 11, :5] = -1.0
+    with h5py.File(gt, "w") as f:
+        f["davis/left/depth_image_rect"] = depth
+        f["davis/left/depth_image_rect_ts"] = GT_TIMES
+    return data, gt
+
+
+def reference_tensor(rows, t_end, rect, cam, representation):
+    win = rows[(rows[:, 2] > t_end - 0.05) & (rows[:, 2] <= t_end)]
+    ev = rectify_events(Events.from_arrays(win[:, 0], win[:, 1], win[:, 2], win[:, 3]), rect, cam)
+    if representation == "voxel":
+        return events_to_voxel(ev.x, ev.y, ev.t, ev.p, 5, H, W), win, ev
+    if representation == "sbt":
+        return events_to_sbt(ev.x, ev.y, ev.t, ev.p, 5, H, W, t_start=t_end - 0.05, t_end=t_end), win, ev
+    return events_to_counts(ev.x, ev.y, ev.p, H, W), win, ev
+
+
+@pytest.mark.parametrize("representation", ["voxel", "sbt", "count"])
+def test_cache_matches_reference(tmp_path, shared_data, representation):
+    calib = shared_data / "mvsec_calib" / "mvsec_indoor_flying_rect_maps.npz"
+    data, gt = write_recording(tmp_path, n=120_000)  # > 15,000 left events per window
+    out = tmp_path / "c.h5"
+    report = preprocess_recording(data, out, gt_path=gt, calib=calib, representation=representation,
+                                  frames_per_batch=2)
+    assert (report.frames, report.skipped_before, report.skipped_after) == (6, 1, 1)
+    rect = load_rectification(calib)
+    with h5py.File(data) as f, h5py.File(gt) as g, StereoCache(out) as cache:
+        left, right = f["davis/left/events"][:], f["davis/right/events"][:]
+        depth = g["davis/left/depth_image_rect"][:]
+        assert len(cache) == 6 and cache.attrs["representation"] == representation
+        assert cache.attrs["focal_baseline"] == FOCAL_BASELINE["indoor_flying"]
+        assert cache.attrs["source_data_size"] == os.path.getsize(data)
+        for i in range(len(cache)):
+            s = cache[i]
+            assert s.frame_index == i + 1 and s.timestamp == GT_TIMES[i + 1]
+            ref_left, win, ev = reference_tensor(left, s.timestamp, rect, "left", representation)
+            np.testing.assert_allclose(s.left, ref_left, atol=1e-6)
+            np.testing.assert_allclose(s.right, reference_tensor(right, s.timestamp, rect, "right",
+                                                                  representation)[0], atol=1e-6)
+            with np.errstate(divide="ignore"):
+                expected = (FOCAL_BASELINE["indoor_flying"] / depth[i + 1]).astype(np.float32)
+            finite = np.isfinite(depth[i + 1]) & (depth[i + 1] > 0)
+            np.testing.assert_allclose(s.disparity[finite], expected[finite], rtol=1e-6)
+            assert np.isnan(s.disparity[~finite]).all()
+            tail = rectify_events(Events.from_arrays(*win[-15_000:].T), rect, "left")
+            mask = np.zeros((H, W), bool)
+            mask[tail.y, tail.x] = True
+            assert np.array_equal(s.sparse_mask, mask) and len(win) > 15_000
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_resume_after_interruption_equals_uninterrupted(tmp_path):
+    data, gt = write_recording(tmp_path, rectified=True)
+    whole = tmp_path / "whole.h5"
+    preprocess_recording(data, whole, gt_path=gt, frames_per_batch=2)
+    out = tmp_path / "resumed.h5"
+    calls = []
+
+    def interrupt(done, total):
+        calls.append(done)
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        preprocess_recording(data, out, gt_path=gt, frames_per_batch=2, progress=interrupt)
+    assert not out.exists() and (tmp_path / ".resumed.h5.partial").exists()
+    with pytest.raises(ValueError, match="different settings"):
+        preprocess_recording(data, out, gt_path=gt, num_bins=3, frames_per_batch=2)
+    report = preprocess_recording(data, out, gt_path=gt, frames_per_batch=2)
+    assert report.frames_resumed == 2 and not (tmp_path / ".resumed.h5.partial").exists()
+    with StereoCache(whole) as a, StereoCache(out) as b:
+        assert len(a) == len(b) == 6
+        for i in range(6):
+            for field in ("left", "right", "disparity", "sparse_mask"):
+                assert np.array_equal(getattr(a[i], field), getattr(b[i], field), equal_nan=True)
+    assert StereoCache(out).attrs["rectification"] == identity(H, W).description
+
+
+def test_cli_preprocess_ok_and_refuses_existing(tmp_path, run_cli):
+    data, gt = write_recording(tmp_path, rectified=True, name="syn")
+    out = tmp_path / "c.h5"
+    code, stdout, err = run_cli("preprocess", data, "--out", out, "--bins", 3)  # GT found by name
+    assert code == 0, err
+    assert "6 frames" in stdout and "1 before, 1 after" in stdout
+    with StereoCache(out) as cache:
+        assert cache[0].left.shape == (3, H, W) and cache.attrs["created_by"] == "stereo preprocess"
+    code, _, err = run_cli("preprocess", data, "--out", out)
+    assert code != 0 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert run_cli("preprocess", data, "--out", out, "--overwrite")[0] == 0
+
+
+def _bad(tmp_path, kind):
+    """Build one bad input; returns (cli args, output path)."""
+    out = tmp_path / "out.h5"
+    data, gt = write_recording(tmp_path, rectified=True, n=2000)
+    if kind == "missing file":
+        return [tmp_path / "nope_data.hdf5", "--gt", gt, "--out", out], out
+    if kind == "not hdf5":
+        (tmp_path / "text_data.hdf5").write_text("not hdf5")
+        return [tmp_path / "text_data.hdf5", "--gt", gt, "--out", out], out
+    if kind == "missing datasets":
+        with h5py.File(tmp_path / "empty_data.hdf5", "w") as f:
+            f["davis/left/events"] = np.zeros((3, 4))
+        return [tmp_path / "empty_data.hdf5", "--gt", gt, "--out", out], out
+    if kind == "gt not overlapping":
+        with h5py.File(gt, "a") as f:
+            f["davis/left/depth_image_rect_ts"][...] = GT_TIMES + 100.0
+        return [data, "--gt", gt, "--out", out], out
+    if kind in ("unsorted", "outside"):
+        rows = make_rows(2000, 0)
+        if kind == "unsorted":
+            rows[1000:1010, 2] = rows[1000:1010, 2][::-1]
+        else:
+            rows[1000, 1] = H + 3
+        with h5py.File(data, "a") as f:
+            f["davis/left/events"][...] = rows
+        return [data, "--gt", gt, "--out", out], out
+    if kind == "raw without calib":
+        raw, raw_gt = write_recording(tmp_path, name="raw", n=2000)
+        return [raw, "--gt", raw_gt, "--out", out], out
+    if kind == "missing folder":
+        out = tmp_path / "no" / "such" / "out.h5"
+        return [data, "--gt", gt, "--out", out], out
+    if kind == "folder is a file":
+        out = tmp_path / "c.h5" / "out.h5"
+        (tmp_path / "c.h5").write_text("")
+        return [data, "--gt", gt, "--out", out], out
+    if kind == "unwritable /proc":
+        return [data, "--gt", gt, "--out", "/proc/stereo_out.h5"], __import__("pathlib").Path("/proc/stereo_out.h5")
+    if kind == "bad representation":
+        return [data, "--gt", gt, "--out", out, "--representation", "frames"], out
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["missing file", "not hdf5", "missing datasets", "gt not overlapping", "unsorted",
+                                  "outside", "raw without calib", "missing folder", "folder is a file",
+                                  "unwritable /proc", "bad representation"])
+def test_cli_bad_input(tmp_path, run_cli, kind):
+    args, out = _bad(tmp_path, kind)
+    code, _, err = run_cli("preprocess", *args)
+    assert code != 0
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+    assert not list(out.parent.glob(".*partial")) if out.parent.is_dir() and kind != "unwritable /proc" else True
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root can write into a chmod read-only folder; /proc covers the unwritable case")
+def test_cli_read_only_folder(tmp_path, run_cli):
+    data, gt = write_recording(tmp_path, rectified=True, n=2000)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        code, _, err = run_cli("preprocess", data, "--gt", gt, "--out", folder / "out.h5")
+        assert code != 0 and "not writable" in err and "Traceback" not in err
+        assert not list(folder.iterdir())
+    finally:
+        folder.chmod(0o700)
+
+
+def test_stereo_cache_rejects_other_files(tmp_path):
+    (tmp_path / "a.h5").write_text("x")
+    with pytest.raises(ValueError, match="not a stereo cache"):
+        StereoCache(tmp_path / "a.h5")
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f["left"] = np.zeros((1, 1, 1, 1), np.float32)
+    with pytest.raises(ValueError, match="not a stereo cache"):
+        StereoCache(tmp_path / "b.h5")
+    with pytest.raises(FileNotFoundError):
+        StereoCache(tmp_path / "c.h5")
