@@ -78,6 +78,33 @@ def event_count_image(
     return np.rint(image).astype(np.uint8)
 
 
+def tensor_event_image(tensor: Any, *, saturation_percentile: float = 99.0) -> np.ndarray:
+    """An 8-bit matching image from a cached event tensor (voxel grid, SBT or counts).
+
+    The image is the sum over channels of the absolute values, scaled like :func:`event_count_image`
+    ("count" mode). For a count tensor this is the event count; for SBT the number of active time bins;
+    for a voxel grid the summed event weight. It lets the baselines run on the windows of a
+    ``stereo preprocess`` cache.
+
+    Args:
+        tensor: (C, H, W) or (H, W) event tensor (numpy or torch).
+        saturation_percentile: percentile of the non-zero values that maps to 255.
+
+    Returns:
+        uint8 (H, W) image.
+    """
+    values = np.abs(to_numpy(tensor).astype(np.float64))
+    if values.ndim == 3:
+        values = values.sum(axis=0)
+    if values.ndim != 2:
+        raise ValueError(f"event tensor must have shape (C, H, W) or (H, W), got {values.shape}")
+    if not 0 < saturation_percentile <= 100:
+        raise ValueError(f"saturation_percentile must be in (0, 100], got {saturation_percentile}")
+    nonzero = values[values > 0]
+    scale = float(np.percentile(nonzero, saturation_percentile)) if nonzero.size else 1.0
+    return np.rint(np.clip(values / scale * 255.0, 0, 255)).astype(np.uint8)
+
+
 def sgbm_disparity(
     left_img: np.ndarray,
     right_img: np.ndarray,
@@ -177,6 +204,33 @@ def bm_disparity(
     return _from_fixed_point(matcher.compute(left, right), max_disparity)
 
 
+def baseline_disparity(
+    left_img: np.ndarray,
+    right_img: np.ndarray,
+    *,
+    method: str = "sgbm",
+    max_disparity: int = 48,
+    fill_holes: bool = True,
+) -> np.ndarray:
+    """Run one of :data:`BASELINES` on a pair of event images, holes filled by default.
+
+    Args:
+        left_img: (H, W) uint8 left image.
+        right_img: (H, W) uint8 right image.
+        method: "sgbm" or "bm" (default parameters of each).
+        max_disparity: disparity range, px.
+        fill_holes: fill missing estimates with :func:`fill_holes_nearest_on_row` (as the protocol
+            requires for a fair comparison).
+
+    Returns:
+        float32 (H, W) disparity in px (NaN only where nothing could be filled).
+    """
+    if method not in BASELINES:
+        raise ValueError(f"unknown baseline {method!r}; choose one of {sorted(BASELINES)}")
+    disp = BASELINES[method](left_img, right_img, max_disparity=max_disparity)
+    return fill_holes_nearest_on_row(disp) if fill_holes else disp
+
+
 def fill_holes_nearest_on_row(disp: Any) -> np.ndarray:
     """Fill pixels without an estimate from the nearest valid pixel on the same row.
 
@@ -231,6 +285,10 @@ def fill_holes_nearest_on_row(disp: Any) -> np.ndarray:
                                      np.fmin(rows_above, rows_below)))
         out[~row_ok] = fallback[~row_ok]
     return out
+
+
+#: Baselines by name; each takes (left_img, right_img, *, max_disparity) and returns NaN for holes.
+BASELINES = {"sgbm": sgbm_disparity, "bm": bm_disparity}
 
 
 def _check_pair(left_img: Any, right_img: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from stereo.baselines import bm_disparity, event_count_image, fill_holes_nearest_on_row, sgbm_disparity
+from stereo.baselines import (
+    baseline_disparity,
+    bm_disparity,
+    event_count_image,
+    fill_holes_nearest_on_row,
+    sgbm_disparity,
+    tensor_event_image,
+)
 
 NAN = math.nan
 
@@ -132,3 +139,25 @@ def test_event_count_image():
     assert event_count_image([], [], [], 3, 4).sum() == 0
     with pytest.raises(ValueError, match="mode"):
         event_count_image(x, y, p, 3, 4, mode="voxel")
+
+
+def test_baseline_disparity_fills_holes_and_names():
+    left, right = _random_dot_pair(np.random.default_rng(2), 60, 120, 7, 0.3)
+    for method in ("sgbm", "bm"):
+        raw = baseline_disparity(left, right, method=method, fill_holes=False)
+        filled = baseline_disparity(left, right, method=method)
+        assert np.isnan(raw).any() and not np.isnan(filled).any()
+        np.testing.assert_array_equal(filled, fill_holes_nearest_on_row(raw))
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_disparity(left, right, method="raft")
+
+
+def test_tensor_event_image_matches_count_image_on_counts():
+    rng = np.random.default_rng(4)
+    x, y, p = rng.integers(0, 30, 400), rng.integers(0, 20, 400), rng.choice([-1, 1], 400)
+    counts = np.zeros((2, 20, 30))
+    np.add.at(counts, (np.where(p > 0, 0, 1), y, x), 1.0)
+    expected = event_count_image(x, y, p, 20, 30)
+    np.testing.assert_array_equal(tensor_event_image(torch.from_numpy(-counts)), expected)
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        tensor_event_image(np.zeros((1, 2, 3, 4)))
