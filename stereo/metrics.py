@@ -103,7 +103,10 @@ class FrameMetrics:
 def to_numpy(array: Any) -> np.ndarray:
     """Return a numpy view/copy of a numpy array, torch tensor (any device) or nested sequence."""
     if hasattr(array, "detach") and hasattr(array, "cpu"):  # torch.Tensor, without importing torch
-        return array.detach().cpu().numpy()
+        tensor = array.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16 (AMP outputs)
+            tensor = tensor.float()
+        return tensor.numpy()
     return np.asarray(array)
 
 

@@ -142,6 +142,8 @@ def test_torch_and_numpy_agree_and_shapes():
     batch = batch_disparity_errors(torch.from_numpy(np.stack([pred32, pred32]))[:, None],
                                    torch.from_numpy(np.stack([gt32, gt32]))[:, None], focal_baseline=19.94)
     assert batch == [a, a]
+    half = disparity_errors(torch.from_numpy(pred32).bfloat16().requires_grad_(), gt32, focal_baseline=19.94)
+    assert half.num_valid_pixels == a.num_valid_pixels
     with pytest.raises(ValueError, match="differs"):
         disparity_errors(pred[:, :5], gt, focal_baseline=19.94)
     with pytest.raises(ValueError, match="pred must be one frame"):
