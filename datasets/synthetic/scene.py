@@ -96,6 +96,12 @@ class Trajectory:
     angle_freq_hz: np.ndarray
     angle_phase: np.ndarray
 
+    @classmethod
+    def still(cls, yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> Trajectory:
+        """A camera that stays at the origin with the given orientation (rad)."""
+        zeros, ones = np.zeros((3, 1)), np.ones((3, 1))
+        return cls(np.array([yaw, pitch, roll], float), zeros, ones, zeros, zeros, ones, zeros)
+
     @staticmethod
     def _wave(amp: np.ndarray, freq: np.ndarray, phase: np.ndarray, t: float) -> np.ndarray:
         return (amp * np.sin(2 * np.pi * freq * t + phase)).sum(axis=1)
@@ -136,8 +142,18 @@ class Scene:
     summary: dict = field(default_factory=dict)
 
 
-class _SurfaceList:
-    """Accumulates surfaces and their textures while a scene is being built."""
+class SurfaceBuilder:
+    """Accumulates surfaces and their textures while a scene is being built.
+
+    Example:
+        >>> import numpy as np
+        >>> builder = SurfaceBuilder(np.random.default_rng(0))
+        >>> wall = builder.texture(64, "noise")
+        >>> builder.add([0, 0, 2.0], [1, 0, 0], [0, 1, 0], texture_id=wall, texel_m=0.01, gain=1.0)
+        >>> surfaces, atlas = builder.build()
+        >>> len(surfaces), atlas.num_levels.tolist()
+        (1, [6])
+    """
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -146,6 +162,7 @@ class _SurfaceList:
         self.kinds: list[str] = []
 
     def texture(self, size: int, kind: str | None = None) -> int:
+        """Draw a texture (see :func:`make_texture`) and return its id."""
         kind = kind or str(self.rng.choice(["noise", "stripes", "checkers", "blobs", "cells"]))
         self.textures.append(make_texture(self.rng, size, kind))
         self.kinds.append(kind)
@@ -154,6 +171,7 @@ class _SurfaceList:
     def add(self, origin, axis_u, axis_v, *, half_extent=(np.inf, np.inf), texture_id: int, texel_m: float,
             gain: float, one_sided: bool = False, no_return: bool = False,
             motion=(np.zeros(3), 0.0, 0.0)) -> None:
+        """Add a rectangle (see :class:`Surfaces` for the fields); ``motion`` = (amplitude (3,), Hz, phase)."""
         axis_u = np.asarray(axis_u, float) / np.linalg.norm(axis_u)
         axis_v = np.asarray(axis_v, float) / np.linalg.norm(axis_v)
         self.rows.append(dict(
@@ -162,12 +180,13 @@ class _SurfaceList:
             texture_id=texture_id, texel_m=texel_m, texture_offset=self.rng.uniform(0, 512, 2), gain=gain,
             motion_amplitude=np.asarray(motion[0], float), motion_freq_hz=motion[1], motion_phase=motion[2]))
 
-    def surfaces(self) -> Surfaces:
+    def build(self) -> tuple[Surfaces, TextureAtlas]:
+        """The surfaces added so far and the atlas of their textures."""
         columns = {key: np.array([row[key] for row in self.rows]) for key in self.rows[0]}
         columns["texture_id"] = columns["texture_id"].astype(np.int64)
         columns["one_sided"] = columns["one_sided"].astype(bool)
         columns["no_return"] = columns["no_return"].astype(bool)
-        return Surfaces(**columns)
+        return Surfaces(**columns), build_atlas(self.textures)
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -205,7 +224,7 @@ def make_scene(rng: np.random.Generator, *, min_depth_m: float = 0.6, moving_obj
     Returns:
         The scene; ``scene.summary`` lists what was drawn.
     """
-    out = _SurfaceList(rng)
+    out = SurfaceBuilder(rng)
     trajectory, summary = _random_trajectory(rng)
     r_base = rotation_matrix(*trajectory.base_angles)
     height = rng.uniform(0.8, 1.6)  # camera above floor (m)
@@ -245,10 +264,11 @@ def make_scene(rng: np.random.Generator, *, min_depth_m: float = 0.6, moving_obj
                                    min_depth_m=min_depth_m, moving=moving_objects))
     summary.update(camera_height_m=round(height, 2), far_wall_m=round(wall_z, 2), side_walls=side_walls,
                    window=has_window, objects=objects, textures=out.kinds)
-    return Scene(out.surfaces(), build_atlas(out.textures), trajectory, background=0.05, summary=summary)
+    surfaces, atlas = out.build()
+    return Scene(surfaces, atlas, trajectory, background=0.05, summary=summary)
 
 
-def _add_object(out: _SurfaceList, rng: np.random.Generator, r_base: np.ndarray, *, height: float,
+def _add_object(out: SurfaceBuilder, rng: np.random.Generator, r_base: np.ndarray, *, height: float,
                 wall_z: float, min_depth_m: float, moving: bool) -> str:
     """Add one board or box somewhere in the base view; returns a short description."""
     depth = _log_uniform(rng, min_depth_m + 0.45, min(6.0, 0.8 * wall_z))

@@ -9,18 +9,23 @@ import typer
 
 def synth(
     prefix: Path = typer.Argument(..., help="Output prefix: writes PREFIX_data.hdf5 and PREFIX_gt.hdf5."),
-    seconds: float = typer.Option(2.0, help="Length of the recording in seconds."),
-    seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
+    seconds: float = typer.Option(2.0, help="Length of the recording in seconds (at least 0.1)."),
+    seed: int = typer.Option(0, min=0, help="Random seed; the same seed gives the same files."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Simulate a moving stereo event camera in front of textured surfaces (MVSEC layout).
+
+    A random room (floor, walls, boards, boxes, a window without depth) is rendered for a
+    rectified stereo pair with MVSEC indoor_flying's intrinsics and baseline; events come from
+    log-intensity threshold crossings, depth ground truth (metres, NaN = none) at 20 Hz.
 
     Examples:
 
         stereo synth scene --seconds 1
 
-        stereo synth /tmp/test --seconds 5 --seed 7
+        stereo synth /tmp/test --seconds 5 --seed 7 --overwrite
     """
     from datasets.synthetic import SynthConfig, synthesize_recording
 
-    data_path, gt_path = synthesize_recording(prefix, SynthConfig(seconds=seconds, seed=seed))
+    data_path, gt_path = synthesize_recording(prefix, SynthConfig(seconds=seconds, seed=seed), overwrite=overwrite)
     typer.echo(f"wrote {data_path} and {gt_path}")
