@@ -52,9 +52,9 @@ class Events:
     height: int | None = None
 
     def __post_init__(self) -> None:
-        lengths = {len(a) for a in (self.x, self.y, self.t, self.p)}
-        if len(lengths) != 1:
-            raise ValueError(f"x, y, t, p must have the same length, got {[len(a) for a in (self.x, self.y, self.t, self.p)]}")
+        lengths = [len(a) for a in (self.x, self.y, self.t, self.p)]
+        if len(set(lengths)) != 1:
+            raise ValueError(f"x, y, t, p must have the same length, got {lengths}")
         if self.t.dtype != np.float64:
             raise ValueError(f"t must be float64 seconds, got {self.t.dtype}")
         if self.p.dtype != np.int8:

@@ -36,7 +36,7 @@ def _literal(src, start, stop, out, op):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _encode(src, words, out):  # pragma: no cover - compiled
+def _encode(src, words, out, word_bytes, check_at, max_ratio):  # pragma: no cover - compiled
     n_words = words.shape[0]
     op = 0
     lit_start = 0
@@ -47,8 +47,8 @@ def _encode(src, words, out):  # pragma: no cover - compiled
         while j < n_words and words[j] == w:
             j += 1
         if j - i >= _MIN_RUN_WORDS:
-            op = _literal(src, lit_start, 4 * i + 4, out, op)
-            remaining = 4 * (j - i - 1)
+            op = _literal(src, lit_start, word_bytes * (i + 1), out, op)
+            remaining = word_bytes * (j - i - 1)
             while remaining > 0:
                 length = min(remaining, _MAX_REF)
                 if 0 < remaining - length < 3:
@@ -56,24 +56,29 @@ def _encode(src, words, out):  # pragma: no cover - compiled
                 code = length - 2
                 if code < 7:
                     out[op] = code << 5
-                    out[op + 1] = 3  # offset 4
+                    out[op + 1] = word_bytes - 1  # offset: one word back
                     op += 2
                 else:
                     out[op] = 7 << 5
                     out[op + 1] = code - 7
-                    out[op + 2] = 3
+                    out[op + 2] = word_bytes - 1
                     op += 3
                 remaining -= length
-            lit_start = 4 * j
+            lit_start = word_bytes * j
         i = j
+        if check_at > 0 and word_bytes * i >= check_at:
+            # Give up on data that does not compress (returns -1); the caller stores it raw.
+            check_at = 0
+            if op + (word_bytes * i - lit_start) > max_ratio * word_bytes * i:
+                return -1
     return _literal(src, lit_start, src.shape[0], out, op)
 
 
 def lzf_compress(array: np.ndarray) -> bytes:
-    """LZF-compress the bytes of a C-contiguous array (one HDF5 chunk).
+    """LZF-compress the bytes of an array (one HDF5 chunk).
 
     Args:
-        array: any dtype; its raw bytes are compressed.
+        array: any dtype; its raw C-order bytes are compressed.
 
     Returns:
         The compressed bytes (at most ``nbytes + nbytes/32 + 1``).
@@ -81,5 +86,23 @@ def lzf_compress(array: np.ndarray) -> bytes:
     src = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
     words = src[: src.shape[0] // 4 * 4].view(np.uint32)
     out = np.empty(src.shape[0] + src.shape[0] // _MAX_LITERAL + 16, np.uint8)
-    n = _encode(src, words, out)
-    return out[:n].tobytes()
+    return out[: _encode(src, words, out, 4, 0, 0.0)].tobytes()
+
+
+def encode_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, bytes]:
+    """Bytes and HDF5 filter mask for ``Dataset.id.write_direct_chunk`` on an lzf dataset.
+
+    Chunks that do not shrink below ``max_ratio`` of their size (judged on the first half,
+    so incompressible data costs half a pass) are stored raw with filter mask 1 (lzf
+    skipped for that chunk), which HDF5 readers handle transparently.
+
+    Returns:
+        ``(filter_mask, data)``.
+    """
+    src = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    words = src[: src.shape[0] // 4 * 4].view(np.uint32)
+    out = np.empty(src.shape[0] + src.shape[0] // _MAX_LITERAL + 16, np.uint8)
+    n = _encode(src, words, out, 4, src.shape[0] // 2, max_ratio)
+    if n < 0 or n > max_ratio * src.shape[0]:
+        return 1, src.tobytes()
+    return 0, out[:n].tobytes()

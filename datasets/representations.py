@@ -23,6 +23,9 @@ def _voxel_kernel(x, y, t, p, grid, num_bins, height, width):  # pragma: no cove
     scale = (num_bins - 1) / span if span > 0 else float(num_bins - 1)
     plane = height * width
     last = num_bins - 1
+    # Polarity through a table indexed by (p > 0): random polarities defeat branch prediction,
+    # and LLVM turns the conditional expression into a branch.
+    sign = np.array([-1.0, 1.0])
     for i in range(n):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
@@ -36,7 +39,7 @@ def _voxel_kernel(x, y, t, p, grid, num_bins, height, width):  # pragma: no cove
             tn = float(last)
         b = np.int64(tn)
         frac = tn - b
-        pol = 1.0 if p[i] > 0 else -1.0
+        pol = sign[np.int64(p[i] > 0)]
         idx = b * plane + yi * width + xi
         grid[idx] += pol * (1.0 - frac)
         if b < last:
@@ -48,6 +51,7 @@ def _voxel_kernel(x, y, t, p, grid, num_bins, height, width):  # pragma: no cove
 def _sbt_kernel(x, y, t, p, acc, num_bins, height, width, t_start, t_end):  # pragma: no cover
     plane = height * width
     bin_s = (t_end - t_start) / num_bins
+    sign = np.array([-1, 1], np.int32)
     for i in range(t.shape[0]):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
@@ -59,19 +63,20 @@ def _sbt_kernel(x, y, t, p, acc, num_bins, height, width, t_start, t_end):  # pr
             b = 0
         if b >= num_bins:
             b = num_bins - 1
-        acc[b * plane + yi * width + xi] += 1 if p[i] > 0 else -1
+        acc[b * plane + yi * width + xi] += sign[np.int64(p[i] > 0)]
     return _OK
 
 
 @numba.njit(cache=True, nogil=True)
 def _counts_kernel(x, y, p, counts, height, width):  # pragma: no cover - compiled
     plane = height * width
+    channel = np.array([plane, 0])  # OFF counts in channel 1, ON in channel 0
     for i in range(x.shape[0]):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             return _BAD_XY
-        counts[(0 if p[i] > 0 else plane) + yi * width + xi] += 1.0
+        counts[channel[np.int64(p[i] > 0)] + yi * width + xi] += 1.0
     return _OK
 
 

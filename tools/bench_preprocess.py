@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 HEIGHT, WIDTH = 260, 346
-SHARED_MAPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvsec_calib" / "mvsec_indoor_flying_rect_maps.npz"
+SHARED_MAPS = (Path(__file__).resolve().parents[2] / "shared" / "data" / "mvsec_calib"
+               / "mvsec_indoor_flying_rect_maps.npz")
 
 
 def write_random_mvsec(prefix: Path, *, seconds: float, rate: float, seed: int = 0,
@@ -35,7 +36,8 @@ def write_random_mvsec(prefix: Path, *, seconds: float, rate: float, seed: int =
             f.attrs["rectified"] = True
         for cam in ("left", "right"):
             n = int(seconds * rate)
-            ds = f.create_dataset(f"davis/{cam}/events", (n, 4), np.float64, chunks=(min(32768, max(n, 1)), 4))
+            ds = f.create_dataset(f"davis/{cam}/events", (n, 4), np.float64,
+                                  chunks=(min(32768, max(n, 1)), 4))
             step = 4_000_000
             times = np.sort(rng.random(n)) * seconds + t0
             for i in range(0, n, step):
@@ -69,22 +71,30 @@ def main() -> None:
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench_preprocess_"))
     t = time.perf_counter()
     calib = SHARED_MAPS if SHARED_MAPS.is_file() else None
-    data, gt = write_random_mvsec(folder / "bench", seconds=args.seconds, rate=args.rate, rectified=calib is None)
+    data, gt = write_random_mvsec(folder / "bench", seconds=args.seconds, rate=args.rate,
+                                  rectified=calib is None)
     print(f"wrote {data.stat().st_size / 1e6:.0f} MB of events in {time.perf_counter() - t:.1f} s")
     out = folder / "bench_cache.h5"
     # Warm-up on a copy of the first second compiles (or loads) the numba kernels.
     warm = write_random_mvsec(folder / "warm", seconds=1.0, rate=10_000, rectified=calib is None)
     preprocess_recording(warm[0], folder / "warm.h5", gt_path=warm[1], calib=calib, overwrite=True)
+    cpu = time.process_time()
     report = preprocess_recording(data, out, gt_path=gt, calib=calib, representation=args.representation,
                                   workers=args.workers or None, overwrite=True)
+    cpu = time.process_time() - cpu
     rate = report.events / report.seconds
+    cores = args.workers or os.cpu_count()
     print(f"rectification: {calib or 'identity'}; representation {args.representation}; "
           f"workers {args.workers or os.cpu_count()}")
     print(f"{report.frames} frames, {report.events:,} events (both cameras), "
           f"{report.events / report.frames / 2:,.0f} events per camera per window")
     print(f"end to end: {report.seconds:.2f} s = {rate / 1e6:.1f} M events/s "
           f"({report.frames / report.seconds:.0f} frames/s); cache {out.stat().st_size / 1e6:.0f} MB")
-    print(f"reproduce: .venv/bin/python tools/bench_preprocess.py --seconds {args.seconds:g} --rate {args.rate:g}")
+    print(f"CPU time {cpu:.2f} s (all threads) = {report.events / cpu / 1e6:.1f} M events per CPU-second; "
+          f"wall-clock {rate / 1e6:.1f} M events/s is {report.events / cpu * cores / rate:.1f}x below "
+          f"{cores} fully available cores (other processes on the machine, serial parts)")
+    print("reproduce: .venv/bin/python tools/bench_preprocess.py "
+          f"--seconds {args.seconds:g} --rate {args.rate:g}")
     if args.folder is None:
         for p in folder.iterdir():
             p.unlink()

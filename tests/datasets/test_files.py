@@ -38,7 +38,8 @@ def test_formats_round_trip(tmp_path):
     with h5py.File(tmp_path / "d.h5", "w") as f:
         for k, v in dict(x=x, y=y, t=(t * 1e6).astype(np.int64), p=p).items():
             f[f"events/{k}"] = v
-    (tmp_path / "e.txt").write_text("# t x y p\n" + "".join(f"{a} {b} {c} {d}\n" for a, b, c, d in zip(t, x, y, p)))
+    lines = "".join(f"{a} {b} {c} {d}\n" for a, b, c, d in zip(t, x, y, p, strict=True))
+    (tmp_path / "e.txt").write_text("# t x y p\n" + lines)
     for name in ("a.npz", "b.npy", "c.npy", "d.h5", "e.txt"):
         ev = read_event_file(tmp_path / name)
         assert ev.x.tolist() == [1, 2, 3] and ev.y.tolist() == [4, 5, 6], name

@@ -37,3 +37,20 @@ def test_sparse_dense_nan_and_bool(tmp_path):
 def test_arbitrary_byte_runs_decode(tmp_path_factory, values):
     data = np.array(values, np.uint8)
     assert np.array_equal(_round_trip(tmp_path_factory.mktemp("lzf"), [data])[0], data)
+
+
+def test_encode_chunk_stores_incompressible_raw(tmp_path):
+    from datasets.lzf import encode_chunk
+
+    rng = np.random.default_rng(3)
+    noise = rng.random((20, 30)).astype(np.float32)
+    sparse = np.zeros((20, 30), np.float32)
+    sparse[3, 4] = 2.5
+    assert encode_chunk(noise)[0] == 1 and encode_chunk(sparse)[0] == 0
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        ds = f.create_dataset("a", (2, 20, 30), np.float32, chunks=(1, 20, 30), compression="lzf")
+        for i, a in enumerate((noise, sparse)):
+            mask, data = encode_chunk(a)
+            ds.id.write_direct_chunk((i, 0, 0), data, mask)
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert np.array_equal(f["a"][0], noise) and np.array_equal(f["a"][1], sparse)

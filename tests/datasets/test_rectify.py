@@ -47,7 +47,8 @@ def test_camchain_yaml(tmp_path, shared_data):
         prows = "\n".join(f"  - [{', '.join(repr(float(v)) for v in r)}]" for r in c["P"])
         sections.append(
             f"cam{i}:\n  camera_model: pinhole\n  distortion_coeffs: [{', '.join(repr(float(v)) for v in c['D'])}]\n"
-            f"  distortion_model: equidistant\n  intrinsics: [{float(k[0, 0])!r}, {float(k[1, 1])!r}, {float(k[0, 2])!r}, {float(k[1, 2])!r}]\n"
+            f"  distortion_model: equidistant\n"
+            f"  intrinsics: [{float(k[0, 0])!r}, {float(k[1, 1])!r}, {float(k[0, 2])!r}, {float(k[1, 2])!r}]\n"
             f"  rectification_matrix:\n{rows}\n  projection_matrix:\n{prows}\n  resolution: [346, 260]\n")
     path = tmp_path / "camchain-imucam-indoor_flying.yaml"
     path.write_text("".join(sections))
