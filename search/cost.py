@@ -8,6 +8,7 @@ summed over timesteps. All energies here are per sample.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,41 +67,52 @@ def cell_expected_energy(
 ) -> torch.Tensor:
     """Expected energy (pJ per sample) of the derived cell under the op weights softmax(alpha).
 
-    Each node keeps 2 of its ``n`` incoming edges, so every edge counts with probability ``2 / n``;
-    on an edge, operation ``k`` costs with probability ``w[e, k]``. Cell inputs are spikes at
-    ``input_rate``. With one-hot weights on a decoded cell this is the cell's exact energy at that
-    rate.
+    Each node keeps 2 of its incoming edges: edge ``e`` is kept with probability
+    ``2 r_e / sum_node r`` (``r_e`` = row sum of ``w[e]``; ``2 / n`` for softmax rows) and then runs
+    operation ``k`` with probability ``w[e, k] / r_e``. Cell inputs are spikes at ``input_rate``. With
+    one-hot rows on a decoded cell's six edges (other rows zero) this is that cell's exact energy.
 
     Args:
         weights: ``(9, num_ops)``, rows summing to 1 (or one-hot), differentiable.
         spatial: the cell's spatial size.
         timesteps: T (energy is summed over timesteps).
     """
-    names = vocabulary(vocabulary_name)
-    c_ins = (c_prev_prev, c_prev, c_prev_prev, c_prev, c_node, c_prev_prev, c_prev, c_node, c_node)
+    table = torch.tensor(
+        cell_macs_table(
+            c_prev_prev=c_prev_prev,
+            c_prev=c_prev,
+            c_node=c_node,
+            spatial=tuple(spatial),
+            vocabulary_name=vocabulary_name,
+        ),
+        dtype=weights.dtype,
+        device=weights.device,
+    )
     total = weights.new_zeros(())
     for edges in NODE_EDGES:
-        keep = 2.0 / len(edges)
-        for e in edges:
-            costs = torch.tensor(
-                [
-                    float(
-                        energy_pj(
-                            op_macs(n, c_in=c_ins[e], c_out=c_node, out_spatial=spatial), input_rate=1.0
-                        )
-                    )
-                    for n in names
-                ],
-                dtype=weights.dtype,
-                device=weights.device,
-            )
-            total = total + keep * (weights[e] * costs).sum()
+        rows = list(edges)
+        total = total + 2.0 * (weights[rows] * table[rows]).sum() / weights[rows].sum()
+    total = total * PJ_PER_AC
     return total * timesteps * input_rate
 
 
-def budget_penalty(
-    energy: torch.Tensor, target: float, *, weight: float, mode: str = "hinge"
-) -> torch.Tensor:
+@functools.lru_cache(maxsize=4096)
+def cell_macs_table(
+    *, c_prev_prev: int, c_prev: int, c_node: int, spatial: tuple[int, ...], vocabulary_name: str = "spikedhs"
+) -> tuple[tuple[float, ...], ...]:
+    """MACs per sample and timestep of every (edge, op) of a cell.
+
+    Returns:
+        Nested tuple ``(9, num_ops)``.
+    """
+    names = vocabulary(vocabulary_name)
+    c_ins = (c_prev_prev, c_prev, c_prev_prev, c_prev, c_node, c_prev_prev, c_prev, c_node, c_node)
+    return tuple(
+        tuple(float(op_macs(n, c_in=c_ins[e], c_out=c_node, out_spatial=spatial)) for n in names) for e in range(9)
+    )
+
+
+def budget_penalty(energy: torch.Tensor, target: float, *, weight: float, mode: str = "hinge") -> torch.Tensor:
     """Budget term of the architecture loss.
 
     ``hinge``: ``weight * max(0, E / target - 1)``; ``log``: ``weight * max(0, log(E / target))``.
@@ -179,9 +191,7 @@ class EnergyReport:
                 f"| {row.name} | {'spikes' if row.spiking_input else 'real'} | {row.macs:.3e} | "
                 f"{row.input_rate:.4f} | {row.acs:.3e} | {row.energy_mj:.4f} |"
             )
-        lines.append(
-            f"| **total** | | {self.total_macs:.3e} | | {self.total_acs:.3e} | {self.total_mj:.4f} |"
-        )
+        lines.append(f"| **total** | | {self.total_macs:.3e} | | {self.total_acs:.3e} | {self.total_mj:.4f} |")
         return "\n".join(lines)
 
     def to_rich_table(self):
@@ -259,7 +269,7 @@ def energy_report(model: nn.Module, *inputs: torch.Tensor, num_samples: int) -> 
         binary = bool(((x == 0) | (x == 1)).all())
         entry["macs"] += macs
         if binary:
-            rate = float((x != 0).float().mean())
+            rate = int((x != 0).sum()) / x.numel()
             entry["acs"] += macs * rate
             entry["ones"] += rate * x.numel()
         else:

@@ -16,7 +16,7 @@ from torch import nn
 
 from search.cell import DerivedCell, node_neuron_configs
 from search.genotype import NUM_NODES, Cell, Genotype, check_path, node_key
-from search.neurons import NeuronConfig, make_neuron
+from search.neurons import NeuronConfig, make_neuron, reset_states
 from search.ops import ConvBN
 from search.trellis import level_sizes, resample_spikes
 
@@ -124,6 +124,7 @@ class PathNet(nn.Module):
             raise ValueError(
                 f"stem must be [T, N, {self.c_stem}, *{self.dim} spatial], got {tuple(stem.shape)}"
             )
+        reset_states(self)  # state never leaks between calls (e.g. left and right views)
         sizes = level_sizes(stem.shape[3:], self.num_levels)
         outputs = [stem, stem]
         for cell, level in zip(self.cells, self.path, strict=True):
