@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from datasets.events import Events, window_bounds
@@ -137,18 +138,26 @@ class EventStream:
                                   width=self.width, height=self.height)
 
 
+@numba.njit(cache=True, nogil=True)
+def _first_bad_row(rows, width, height):  # pragma: no cover - compiled
+    """(0, -1) if fine; (1, i) when t decreases at row i; (2, i) when row i is outside the sensor."""
+    for i in range(rows.shape[0]):
+        x, y = rows[i, 0], rows[i, 1]
+        if not (x >= 0 and x < width and y >= 0 and y < height):
+            return 2, i
+        if i > 0 and rows[i, 2] < rows[i - 1, 2]:
+            return 1, i
+    return 0, -1
+
+
 def check_rows(rows: np.ndarray, *, name: str, offset: int, width: int, height: int) -> None:
-    """ValueError when t decreases or x, y leave the sensor within an (n, 4) x, y, t, p block."""
-    if rows.shape[0] == 0:
-        return
-    t = rows[:, 2]
-    bad = np.flatnonzero(t[1:] < t[:-1])
-    if bad.size:
-        raise ValueError(f"{name}: event timestamps are not sorted (t decreases at row {offset + bad[0] + 1})")
-    x, y = rows[:, 0], rows[:, 1]
-    if x.min() < 0 or y.min() < 0 or x.max() >= width or y.max() >= height:
+    """ValueError when t decreases or x, y leave the sensor within an (n, 4) x, y, t, p block (one pass)."""
+    code, row = _first_bad_row(rows, width, height)
+    if code == 1:
+        raise ValueError(f"{name}: event timestamps are not sorted (t decreases at row {offset + row})")
+    if code == 2:
         raise ValueError(f"{name}: event coordinates outside the {width}x{height} sensor "
-                         f"(rows {offset}-{offset + rows.shape[0] - 1})")
+                         f"(x={rows[row, 0]:g}, y={rows[row, 1]:g} at row {offset + row})")
 
 
 class MvsecRecording:
