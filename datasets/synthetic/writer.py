@@ -63,6 +63,7 @@ class RecordingWriter:
             self.buffer[camera], self.buffered[camera], self.written[camera] = [], 0, 0
             self.first_time[camera] = self.last_time[camera] = None
         self.image_event_index: dict[str, list[int]] = {camera: [] for camera in CAMERAS}
+        self.newest: dict[str, np.ndarray] = {camera: np.empty((0, 4)) for camera in CAMERAS}
 
     @property
     def num_events(self) -> dict[str, int]:
@@ -79,6 +80,7 @@ class RecordingWriter:
             self.first_time[camera] = float(events[0, 2])
         self.last_time[camera] = float(events[-1, 2])
         self.buffer[camera].append(events)
+        self.newest[camera] = events
         self.buffered[camera] += len(events)
         if self.buffered[camera] >= self.flush_events:
             self._flush(camera)
@@ -94,11 +96,14 @@ class RecordingWriter:
         self.buffer[camera], self.buffered[camera] = [], 0
 
     def add_image(self, camera: str, time_s: float, image: np.ndarray) -> None:
-        """Append a uint8 (H, W) frame taken at ``time_s``; every event before it must be added already."""
-        pending = self.buffer[camera]
-        before = self.num_events[camera]
-        if pending:  # only the newest block can hold events at or after time_s
-            before -= len(pending[-1]) - int(np.searchsorted(pending[-1][:, 2], time_s, side="left"))
+        """Append a uint8 (H, W) frame taken at ``time_s``.
+
+        Call it after adding every event up to ``time_s`` and before any later one; the events at
+        or after ``time_s`` added so far must all be in the newest block (as when each block
+        holds the events of one render interval ending at ``time_s``).
+        """
+        newest = self.newest[camera]  # only the newest block can hold events at or after time_s
+        before = self.num_events[camera] - len(newest) + int(np.searchsorted(newest[:, 2], time_s, side="left"))
         self.image_event_index[camera].append(before)
         dataset = self.images[camera]
         dataset.resize(len(dataset) + 1, axis=0)

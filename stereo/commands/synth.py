@@ -15,9 +15,9 @@ def synth(
 ) -> None:
     """Simulate a moving stereo event camera in front of textured surfaces (MVSEC layout).
 
-    A random room (floor, walls, boards, boxes, a window without depth) is rendered for a
-    rectified stereo pair with MVSEC indoor_flying's intrinsics and baseline; events come from
-    log-intensity threshold crossings, depth ground truth (metres, NaN = none) at 20 Hz.
+    A random room (floor, walls, boards, boxes, a window without depth) seen by a rectified
+    stereo pair with MVSEC indoor_flying's intrinsics and baseline; events from log-intensity
+    threshold crossings; depth ground truth in metres (NaN = none) at 20 Hz.
 
     Examples:
 

@@ -19,6 +19,7 @@ from datasets.synthetic.esim import EventSensor
 from datasets.synthetic.render import Renderer
 from datasets.synthetic.scene import Scene, SurfaceBuilder, Trajectory, make_scene
 from datasets.synthetic.textures import TEXTURE_KINDS, build_atlas, make_texture
+from datasets.synthetic.writer import RecordingWriter
 
 SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH)
 
@@ -92,6 +93,35 @@ def test_gt_file_has_the_mvsec_layout_and_valid_times(recording):
     finite = depth[np.isfinite(depth)]
     assert 0.0 < np.isnan(depth).mean() < 0.9
     assert finite.min() >= 0.6 and finite.max() <= 8.0
+
+
+def test_writer_indexes_frames_and_trims_depth_outside_the_event_range(tmp_path):
+    writer = RecordingWriter(tmp_path / "d.h5", tmp_path / "g.h5", height=2, width=3, attrs={"seed": 1},
+                             flush_events=2)  # flushes after nearly every block
+    image, depth = np.zeros((2, 3), np.uint8), np.ones((2, 3), np.float32)
+    times = {"left": [0.01, 0.02, 0.05, 0.10, 0.10, 0.12, 0.2], "right": [0.015, 0.2]}
+    for camera in ("left", "right"):
+        writer.add_image(camera, 0.0, image)  # before any event
+        writer.add_depth(camera, 0.05, depth)  # dropped: no 50 ms of events before it
+    for block in ([0.01, 0.02], [0.05, 0.10, 0.10]):  # two events at the frame time 0.10
+        writer.add_events("left", np.array([[0, 0, t, 1.0] for t in block]))
+    writer.add_events("right", np.array([[1, 1, 0.015, -1.0]]))
+    for camera in ("left", "right"):
+        writer.add_image(camera, 0.10, image)
+        writer.add_depth(camera, 0.10, depth)
+    writer.add_events("left", np.array([[2, 1, 0.12, -1.0], [2, 1, 0.2, -1.0]]))
+    writer.add_events("right", np.array([[1, 1, 0.2, -1.0]]))
+    for camera in ("left", "right"):
+        writer.add_depth(camera, 0.3, depth)  # dropped: after the last event
+    writer.close()
+    with h5py.File(tmp_path / "d.h5", "r") as f, h5py.File(tmp_path / "g.h5", "r") as g:
+        np.testing.assert_array_equal(f["davis/left/events"][:, 2], times["left"])
+        np.testing.assert_array_equal(f["davis/left/image_raw_event_inds"][...], [0, 3])
+        np.testing.assert_array_equal(f["davis/right/image_raw_event_inds"][...], [0, 1])
+        np.testing.assert_array_equal(g["davis/left/depth_image_rect_ts"][...], [0.10])
+        assert g["davis/left/depth_image_rect"].shape == (1, 2, 3)
+        assert g["davis/left/depth_image_raw"].shape == (1, 2, 3)
+        assert f.attrs["seed"] == 1
 
 
 # ---------------------------------------------------------------------------------------------
