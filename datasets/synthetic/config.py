@@ -47,7 +47,7 @@ class SynthConfig:
 
     seconds: float = 2.0
     seed: int = 0
-    contrast_threshold: float = 0.25
+    contrast_threshold: float = 0.3
     contrast_threshold_sigma: float = 0.03
     refractory_s: float = 1e-4
     noise_rate_hz: float = 0.1

@@ -133,7 +133,7 @@ def make_texture(rng: np.random.Generator, size: int, kind: str | None = None) -
     texture = (1 - (w := rng.uniform(0.05, 0.35))) * texture + w * grain
     texture = _normalise(_periodic_blur(texture, 0.7))
     mean = rng.uniform(0.25, 0.65)
-    contrast = rng.uniform(0.3, 1.0)
+    contrast = rng.uniform(0.25, 0.85)
     return np.clip(mean + contrast * (texture - 0.5), 0.03, 1.0).astype(np.float32)
 
 
