@@ -45,7 +45,11 @@ class SearchTask(Protocol):
 
     def task_loss(self, model: torch.nn.Module, batch: Any, *, train: bool
                   ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss on one batch (moved to the device, augmented when ``train``) and its metrics."""
+        """Loss on one batch and its metrics; ``train``: a training batch (augment it).
+
+        Both halves come from the training set, so the loop passes ``train=True`` for both
+        (as DARTS, whose architecture batches use the training transform).
+        """
         ...
 
     def architecture_penalty(self, model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
@@ -142,7 +146,7 @@ def architecture_step(model: torch.nn.Module, task: SearchTask, batch: Any, arch
                       ) -> dict[str, float]:
     """One Adam step of alpha/beta on ``batch``: loss = task loss + budget penalty."""
     model.zero_grad(set_to_none=True)
-    loss, metrics = task.task_loss(model, batch, train=False)
+    loss, metrics = task.task_loss(model, batch, train=True)
     penalty, penalty_metrics = task.architecture_penalty(model)
     (loss + penalty).backward()
     arch_opt.step()
@@ -216,7 +220,7 @@ def run_search(model: torch.nn.Module, task: SearchTask, *, weight_loader: Itera
     history: list[dict[str, float]] = []
     genotype = task.genotype(model)
     steps = min(len(weight_loader), len(arch_loader))  # type: ignore[arg-type]
-    with RunLog(out_dir, start_epoch=start_epoch) as log, _progress(progress) as bar:
+    with RunLog(out_dir, start_epoch=start_epoch) as log, progress_bar(progress) as bar:
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             for loader in (weight_loader, arch_loader):
@@ -290,7 +294,8 @@ class _NoBar:
         return None
 
 
-def _progress(enabled: bool):
+def progress_bar(enabled: bool) -> Any:
+    """A ``rich.progress.Progress`` (transient bars), or a stand-in that draws nothing."""
     if not enabled:
         return _NoBar()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

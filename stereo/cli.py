@@ -30,10 +30,13 @@ app.add_typer(eval_app, name="eval")
 
 def _register_commands() -> None:
     """Attach the command functions; their modules import heavy libraries lazily."""
-    from stereo.commands import preprocess, synth
+    from stereo.commands import classify, preprocess, synth
 
     app.command("synth")(synth.synth)
     app.command("preprocess")(preprocess.preprocess)
+    search_app.command("classify")(classify.search_classify)
+    train_app.command("classify")(classify.train_classify)
+    eval_app.command("classify")(classify.eval_classify)
 
 
 _register_commands()

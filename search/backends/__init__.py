@@ -1,0 +1,1 @@
+"""Search backends: image classification (and stereo matching)."""
