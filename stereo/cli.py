@@ -34,12 +34,12 @@ def _register_commands() -> None:
 
     app.command("synth")(synth.synth)
     app.command("preprocess")(preprocess.preprocess)
-    from stereo.commands import search_stereo
-
-    search_app.command("stereo")(search_stereo.search_stereo)
     search_app.command("classify")(classify.search_classify)
     train_app.command("classify")(classify.train_classify)
     eval_app.command("classify")(classify.eval_classify)
+    from stereo.commands import search_stereo
+
+    search_app.command("stereo")(search_stereo.search_stereo)
 
 
 _register_commands()
