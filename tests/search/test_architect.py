@@ -203,3 +203,82 @@ def test_resume_refusals(tmp_path):
         _search(tmp_path / "run", epochs=1)
     with pytest.raises(ValueError, match="epochs: 1 \\(checkpoint\\) vs 2"):
         _search(tmp_path / "run", resume=True, epochs=2)
+
+
+# --------------------------------------------------------------------------- the classification backend
+
+
+def _tiny_supernet():
+    from search.backends.classify_net import ClassifySupernet
+
+    seed_everything(0)
+    return ClassifySupernet(num_classes=3, num_layers=2, num_levels=2, filter_multiplier=2, timesteps=2)
+
+
+def _classify_task(budget_mj=None, budget_weight=0.0):
+    from search.backends.classify import ClassifyTask
+
+    return ClassifyTask(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), device=torch.device("cpu"),
+                        image_size=(8, 8), budget_mj=budget_mj, budget_weight=budget_weight)
+
+
+def _image_batch(seed=0, n=4):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 3, 8, 8), generator=g, dtype=torch.uint8), torch.arange(n) % 3
+
+
+def test_real_supernet_step_moves_alpha_beta_and_weights():
+    model = _tiny_supernet()
+    task = _classify_task(budget_mj=1e-6, budget_weight=1.0)  # the budget is exceeded: penalty > 0
+    weight_opt, arch_opt, _ = make_optimizers(model, ArchitectConfig(epochs=1))
+    before = _snapshot(model)
+    metrics = architecture_step(model, task, _image_batch(1), arch_opt)
+    assert metrics["penalty"] > 0 and metrics["expected_mj"] > 0
+    weight_step(model, task, _image_batch(2), weight_opt, grad_clip=5.0, weight_params=model.weight_parameters())
+    after = _snapshot(model)
+    assert not torch.equal(before["arch_alpha"], after["arch_alpha"])
+    assert not torch.equal(before["arch_beta"], after["arch_beta"])
+    weights = [k for k in before if not k.startswith("arch_") and k.endswith("weight")]
+    assert weights and all(not torch.equal(before[k], after[k]) for k in weights if k.startswith("stem"))
+    assert sum(not torch.equal(before[k], after[k]) for k in weights) > len(weights) // 2
+
+
+def test_network_state_does_not_leak_between_batches():
+    from search.backends.classify_net import ClassifyNet
+
+    model = _tiny_supernet()
+    task = _classify_task()
+    first, other = _image_batch(3), _image_batch(4)
+    images = task.prepare(first, train=False)[0]
+    for mode in (True, False):
+        model.train(mode)
+        with torch.no_grad():
+            a = model(images).logits
+            model(task.prepare(other, train=False)[0])  # a different batch in between
+            b = model(images).logits
+        assert torch.equal(a, b)
+    net = ClassifyNet(model.genotype(), num_classes=3, filter_multiplier=2, timesteps=2).eval()
+    with torch.no_grad():
+        a = net(images).logits
+        net(task.prepare(other, train=False)[0])
+        assert torch.equal(a, net(images).logits)
+
+
+def test_topk_correct_hand_example():
+    from search.backends.classify import topk_correct
+
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.05], [0.2, 0.3, 0.5]])
+    labels = torch.tensor([1, 2, 0])
+    assert topk_correct(logits, labels, ks=(1, 2, 5)) == [1, 1, 3]  # k capped at the 3 classes
+
+
+def test_minimum_energy_is_the_encoder_layer():
+    from search.backends.classify import minimum_energy_mj
+
+    # T * (3x3 kernel * 3 in * 3*4 out * 8*8 pixels) MACs * 4.6 pJ
+    expected = 2 * (9 * 3 * 12 * 64) * 4.6e-9
+    assert minimum_energy_mj(timesteps=2, in_channels=3, filter_multiplier=4, image_size=(8, 8)) == pytest.approx(
+        expected)
+    model = _tiny_supernet()
+    floor = minimum_energy_mj(timesteps=2, in_channels=3, filter_multiplier=2, image_size=(8, 8))
+    assert float(model.expected_energy_mj((8, 8)).detach()) > floor
