@@ -1,0 +1,314 @@
+"""Training of the spiking stereo network on preprocessed caches.
+
+One process or many (``torchrun --nproc_per_node K``: DistributedDataParallel, gloo on CPU, NCCL
+on CUDA). Adam with MultiStepLR (DESIGN.md section 5), random crops, smooth-L1 or sub-pixel
+cross-entropy loss, AMP on CUDA, validation with the MVSEC metrics every epoch, a CSV/TensorBoard
+log, and an atomic checkpoint after every epoch from which a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from search.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from search.named_genotypes import resolve_genotype
+from search.runlog import RunLog
+from stereo.data import CacheStereoDataset
+from stereo.disparity import smooth_l1_disparity_loss, subpixel_cross_entropy_loss
+from stereo.evaluate import evaluate_predictor, model_predictor
+from stereo.network import SpikingStereoNet, StereoNetConfig
+from stereo.protocol import GTMode
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("cross_entropy", "smooth_l1")
+CHECKPOINT_KIND = "train-stereo"
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+
+
+@dataclass(frozen=True)
+class StereoTrainConfig:
+    """Settings of a training run (the network's shape lives in :class:`StereoNetConfig`).
+
+    Attributes:
+        train: training cache files.
+        val: validation cache files (empty: no validation).
+        genotype: a named genotype or a genotype JSON path.
+        out: run folder (checkpoints, log.csv, TensorBoard, config.json).
+        epochs: epochs to train.
+        batch_size: samples per step and process.
+        lr: Adam learning rate.
+        milestones: epochs at which the learning rate is multiplied by ``lr_gamma``.
+        lr_gamma: MultiStepLR factor.
+        crop_height, crop_width: random training crop (clipped to the frame size).
+        loss: ``"cross_entropy"`` (sub-pixel, DDES) or ``"smooth_l1"`` (LEAStereo).
+        seed: seed of weights, sampling and crops.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (``"cuda:1"`` ...).
+        amp: mixed precision on CUDA (ignored on CPU).
+        workers: DataLoader worker processes.
+        max_steps_per_epoch: cap on steps per epoch (None: the whole training set).
+        time_limit_minutes: stop after the epoch in which this wall time is exceeded (None: no limit).
+    """
+
+    train: tuple[str, ...]
+    val: tuple[str, ...] = ()
+    genotype: str = "spikedhs_mvsec"
+    out: str = "runs/stereo"
+    epochs: int = 200
+    batch_size: int = 2
+    lr: float = 1e-3
+    milestones: tuple[int, ...] = (50, 100, 150)
+    lr_gamma: float = 0.5
+    crop_height: int = 200
+    crop_width: int = 280
+    loss: str = "cross_entropy"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    workers: int = 0
+    max_steps_per_epoch: int | None = None
+    time_limit_minutes: float | None = None
+    network: StereoNetConfig = field(default_factory=StereoNetConfig)
+
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError("no training caches given")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; asking for CUDA without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but no CUDA GPU is available (use --device cpu)")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class _Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: torch.device) -> _Distributed:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return _Distributed()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend=backend)
+    return _Distributed(rank=torch.distributed.get_rank(), world_size=torch.distributed.get_world_size())
+
+
+def _loss(output, gt: torch.Tensor, config: StereoTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    max_disparity = config.network.max_disparity
+    if config.loss == "smooth_l1":
+        return smooth_l1_disparity_loss(output.disparity, gt, max_disparity=max_disparity)
+    return subpixel_cross_entropy_loss(output.log_probability.float(), gt, max_disparity=max_disparity)
+
+
+def build_model(genotype_spec: str, network: StereoNetConfig) -> tuple[SpikingStereoNet, dict]:
+    """The network of a genotype (name or JSON path) and the genotype as a dict."""
+    genotype = resolve_genotype(genotype_spec)
+    return SpikingStereoNet(genotype, network), genotype.to_dict()
+
+
+def check_cache_matches(attrs: dict, network: StereoNetConfig, *, what: str) -> None:
+    """Refuse caches whose tensors the network cannot take (different channel count)."""
+    channels = 2 if attrs["representation"] == "count" else int(attrs["num_bins"])
+    if channels != network.in_channels:
+        raise ValueError(
+            f"{what} holds {attrs['representation']} tensors with {channels} channels but the model expects "
+            f"{network.in_channels}; preprocess with --bins {network.in_channels} or train a matching model"
+        )
+
+
+def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
+    """Train (or resume) a run; returns the final epoch's metrics.
+
+    Args:
+        config: the run settings.
+        resume: continue from ``out/last.pt`` (refused when it was made with other settings).
+
+    Returns:
+        Flat dict: ``epoch``, ``train_loss`` and validation metrics of the last epoch.
+    """
+    device = resolve_device(config.device)
+    dist = _init_distributed(device)
+    if device.type == "cuda" and dist.world_size > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    out = Path(config.out)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+
+    model, genotype = build_model(config.genotype, config.network)
+    model.to(device)
+    train_set = CacheStereoDataset(config.train, crop=None, seed=config.seed)
+    check_cache_matches(train_set.attrs, config.network, what="the training cache")
+    crop = (min(config.crop_height, train_set.attrs["height"]), min(config.crop_width, train_set.attrs["width"]))
+    train_set = CacheStereoDataset(config.train, crop=crop, seed=config.seed)
+    focal_baseline = float(train_set.attrs["focal_baseline"])
+    val_set = CacheStereoDataset(config.val, seed=config.seed) if config.val else None
+    if val_set is not None:
+        check_cache_matches(val_set.attrs, config.network, what="the validation cache")
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones),
+                                                     gamma=config.lr_gamma)
+    run_config = _jsonable_config(config)
+    start_epoch, step = 0, 0
+    last = out / LAST_CHECKPOINT
+    if resume:
+        payload = load_checkpoint(last, map_location=device)
+        start_epoch, step = restore_checkpoint(
+            payload, model=model, config=run_config, genotype=genotype, optimizers={"adam": optimizer},
+            schedulers={"lr": scheduler}, kind=CHECKPOINT_KIND,
+            ignore_config_keys=("out", "device", "workers", "epochs", "time_limit_minutes"), source=str(last),
+        )
+    elif last.exists():
+        raise FileExistsError(f"{out} already holds a run ({last}); pass --resume to continue it or choose "
+                              f"another --out")
+
+    train_model: torch.nn.Module = model
+    if dist.world_size > 1:
+        if device.type == "cuda":
+            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[device.index] if device.type == "cuda" else None)
+        sampler = DistributedSampler(train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                                     seed=config.seed)
+    else:
+        sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(config.seed))
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    if dist.is_main:
+        (out / "config.json").write_text(json.dumps({"config": run_config, "genotype": genotype}, indent=2))
+    runlog = RunLog(out, start_epoch=start_epoch) if dist.is_main else None
+    started = time.monotonic()
+    metrics: dict = {}
+    best = math.inf
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            if isinstance(sampler, DistributedSampler):
+                sampler.set_epoch(epoch)
+            else:
+                sampler.generator.manual_seed(config.seed * 100_003 + epoch)
+            train_set.set_epoch(epoch)
+            loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
+                                num_workers=config.workers, drop_last=True)
+            model.train()
+            losses = []
+            for batch_index, batch in enumerate(loader):
+                if config.max_steps_per_epoch is not None and batch_index >= config.max_steps_per_epoch:
+                    break
+                left, right = batch.left.to(device), batch.right.to(device)
+                gt = batch.disparity.to(device)
+                with torch.autocast(device.type, enabled=use_amp):
+                    output = train_model(left, right)
+                loss, _ = _loss(output, gt, config)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                losses.append(loss.detach())
+                step += 1
+            scheduler.step()
+            train_loss = torch.stack(losses).mean() if losses else torch.tensor(math.nan)
+            if dist.world_size > 1:
+                train_loss = train_loss.to(device)
+                torch.distributed.all_reduce(train_loss)
+                train_loss = train_loss / dist.world_size
+            metrics = {"epoch": epoch + 1, "step": step, "train_loss": float(train_loss),
+                       "lr": scheduler.get_last_lr()[0], "minutes": (time.monotonic() - started) / 60}
+            if dist.is_main:
+                if val_set is not None:
+                    model.eval()
+                    evaluation = evaluate_predictor(
+                        model_predictor(model), DataLoader(val_set, batch_size=1, num_workers=config.workers),
+                        focal_baseline=focal_baseline, gt_mode=GTMode(), device=device, prefix="val")
+                    metrics.update(evaluation.summary)
+                save_checkpoint(last, model=model, epoch=epoch + 1, step=step, config=run_config,
+                                genotype=genotype, optimizers={"adam": optimizer}, schedulers={"lr": scheduler},
+                                kind=CHECKPOINT_KIND, extra={"metrics": metrics,
+                                                             "network": config.network.to_dict(),
+                                                             "data": dict(train_set.attrs)})
+                score = metrics.get("val/mean_disparity_error", metrics["train_loss"])
+                if score < best:
+                    best = score
+                    save_checkpoint(out / BEST_CHECKPOINT, model=model, epoch=epoch + 1, step=step,
+                                    config=run_config, genotype=genotype, kind=CHECKPOINT_KIND,
+                                    extra={"metrics": metrics, "network": config.network.to_dict(),
+                                           "data": dict(train_set.attrs)})
+                runlog.log_epoch(epoch + 1, metrics)
+                log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                                                             if isinstance(v, float)))
+            if config.time_limit_minutes is not None and (time.monotonic() - started) / 60 > config.time_limit_minutes:
+                break
+    finally:
+        if runlog is not None:
+            runlog.close()
+        if dist.world_size > 1:
+            torch.distributed.destroy_process_group()
+    return metrics
+
+
+def _jsonable_config(config: StereoTrainConfig) -> dict:
+    data = asdict(config)
+    data["train"] = [str(p) for p in config.train]
+    data["val"] = [str(p) for p in config.val]
+    data["milestones"] = list(config.milestones)
+    return data
+
+
+def load_trained_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[SpikingStereoNet, dict]:
+    """Rebuild a trained network from a checkpoint alone (genotype and network config inside).
+
+    Returns:
+        ``(model in eval mode, checkpoint payload)``; the payload's ``extra["data"]`` holds the
+        preprocessing settings the model was trained on.
+
+    Raises:
+        ValueError: the file is not a stereo checkpoint of this project.
+    """
+    from search.genotype import Genotype
+
+    payload = load_checkpoint(path, map_location=device)
+    if payload.get("kind") != CHECKPOINT_KIND or "network" not in payload.get("extra", {}):
+        raise ValueError(f"{path} is not a stereo model checkpoint (kind {payload.get('kind')!r})")
+    network = StereoNetConfig.from_dict(payload["extra"]["network"])
+    model = SpikingStereoNet(Genotype.from_dict(payload["genotype"]), network)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit the network described in the checkpoint: {exc}") from exc
+    return model.to(device).eval(), payload
