@@ -40,6 +40,10 @@ def _register_commands() -> None:
     from stereo.commands import search_stereo
 
     search_app.command("stereo")(search_stereo.search_stereo)
+    from stereo.commands import eval_stereo, train_stereo
+
+    train_app.command("stereo")(train_stereo.train_stereo_command)
+    eval_app.command("stereo")(eval_stereo.eval_stereo_command)
 
 
 _register_commands()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from stereo.data import StereoSample
@@ -78,3 +79,107 @@ def evaluate_predictor(
             progress(pred.shape[0])
     return Evaluation(summary=accumulator.summary(), gt_mode=gt_mode, per_frame=per_frame)
 
+
+
+def baseline_predictor(method: str, *, max_disparity: int) -> Predictor:
+    """A classical baseline (``"sgbm"`` or ``"bm"``) on event images of the cached tensors, holes filled."""
+    from stereo.baselines import baseline_disparity, tensor_event_image
+
+    def predict(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        out = [baseline_disparity(tensor_event_image(lt), tensor_event_image(rt), method=method,
+                                  max_disparity=max_disparity) for lt, rt in zip(left.cpu(), right.cpu(), strict=True)]
+        return torch.from_numpy(np.stack(out)).unsqueeze(1)
+
+    return predict
+
+
+def split_frames(source_data: str, *, split: int | None, subset: str) -> list[int] | None:
+    """GT frame indices of an MVSEC split subset that belong to the recording ``source_data``.
+
+    Returns None (all frames) when ``split`` is None. The sequence is recognised from the data file
+    name (``indoor_flying1_data.hdf5`` -> ``indoor_flying1``).
+
+    Raises:
+        ValueError: unknown subset, or the recording is not part of the split.
+    """
+    if split is None:
+        return None
+    from datasets.splits import mvsec_split
+
+    if subset not in ("train", "val", "test"):
+        raise ValueError(f"subset must be train, val or test, got {subset!r}")
+    frames = getattr(mvsec_split(split), subset)
+    sequence = source_data.replace("_data.hdf5", "").replace(".hdf5", "")
+    selected = [k for seq, k in frames if seq == sequence]
+    if not selected:
+        names = sorted({seq for seq, _ in frames})
+        raise ValueError(f"recording {source_data} is not in the {subset} set of MVSEC split {split} "
+                         f"(which uses {', '.join(names)})")
+    return selected
+
+
+def evaluate_on_caches(
+    caches: list[str],
+    *,
+    checkpoint: str | None,
+    baselines: tuple[str, ...] = (),
+    split: int | None = None,
+    subset: str = "test",
+    gt_mode: GTMode | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict]:
+    """Evaluate a trained checkpoint and/or classical baselines on cached windows.
+
+    Returns:
+        One :func:`stereo.protocol.results_record` dict per method (model first), each with the
+        frame-averaged metrics, the GT mode, fB, the frame count and, for the model, its energy
+        per frame (mJ) and mean firing rate measured on the first frame.
+    """
+    from torch.utils.data import DataLoader
+
+    from search.cost import energy_report
+    from stereo.data import CacheStereoDataset
+    from stereo.protocol import results_record
+    from stereo.train import check_cache_matches, load_trained_model
+
+    gt_mode = gt_mode or GTMode()
+    frames = [split_frames(_source_name(path), split=split, subset=subset) for path in caches]
+    dataset = CacheStereoDataset(caches, frames=frames if split is not None else None)
+    focal_baseline = float(dataset.attrs["focal_baseline"])
+    methods: list[tuple[str, Predictor, dict]] = []
+    if checkpoint is not None:
+        model, payload = load_trained_model(checkpoint, device=device)
+        check_cache_matches(dataset.attrs, model.config, what="the cache")
+        first = dataset[0]
+        report = energy_report(model, first.left[None].to(device), first.right[None].to(device), num_samples=1)
+        spiking = [layer for layer in report.layers if layer.spiking_input]
+        extra = {"energy_mj_per_frame": report.total_mj,
+                 "ann_equivalent_mj_per_frame": report.ann_equivalent_mj,
+                 "mean_firing_rate": float(np.mean([layer.input_rate for layer in spiking])) if spiking else 0.0,
+                 "checkpoint": str(checkpoint), "genotype": payload["genotype"]}
+        methods.append((f"spiking stereo ({checkpoint})", model_predictor(model), extra))
+    max_disparity = model.config.max_disparity if checkpoint is not None else 48
+    for name in baselines:
+        methods.append((f"{name.upper()} on event images (holes filled)",
+                        baseline_predictor(name, max_disparity=max_disparity), {}))
+    if not methods:
+        raise ValueError("nothing to evaluate: give a checkpoint and/or --baseline")
+    records = []
+    for method, predictor, extra in methods:
+        loader = DataLoader(dataset, batch_size=batch_size)
+        evaluation = evaluate_predictor(predictor, loader, focal_baseline=focal_baseline, gt_mode=gt_mode,
+                                        device=device, progress=progress)
+        records.append(results_record(method=method, metrics=evaluation.summary, gt_mode=gt_mode,
+                                      focal_baseline=focal_baseline,
+                                      extra={**extra, "caches": [str(c) for c in caches], "split": split,
+                                             "subset": subset if split is not None else "all"}))
+    return records
+
+
+def _source_name(cache_path: str) -> str:
+    from datasets.cache import StereoCache
+
+    with StereoCache(cache_path) as cache:
+        return str(cache.attrs["source_data"])

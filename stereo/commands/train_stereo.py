@@ -1,0 +1,73 @@
+"""``stereo train stereo``: train a spiking stereo network on preprocessed caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def train_stereo_command(
+    train: list[Path] = typer.Argument(..., help="Training caches written by `stereo preprocess`."),
+    val: list[Path] = typer.Option([], "--val", help="Validation cache (repeat the option for several)."),
+    genotype: str = typer.Option("spikedhs_mvsec", help="Named genotype or genotype JSON file."),
+    out: Path = typer.Option(Path("runs/stereo"), help="Run folder: checkpoints, log.csv, TensorBoard."),
+    epochs: int = typer.Option(200, help="Epochs to train."),
+    batch_size: int = typer.Option(2, help="Samples per step (per process under torchrun)."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    milestones: str = typer.Option("50,100,150", help="Epochs at which the learning rate is multiplied by --lr-gamma."),
+    lr_gamma: float = typer.Option(0.5, help="MultiStepLR factor."),
+    crop_height: int = typer.Option(200, help="Random training crop height (clipped to the frame)."),
+    crop_width: int = typer.Option(280, help="Random training crop width (clipped to the frame)."),
+    loss: str = typer.Option("cross_entropy", help="cross_entropy (sub-pixel, DDES) or smooth_l1 (LEAStereo)."),
+    max_disparity: int = typer.Option(48, help="Candidate disparities 0..D-1 px (multiple of 3)."),
+    timesteps: int = typer.Option(4, help="Simulation timesteps T."),
+    input_mode: str = typer.Option("repeat", help="repeat (tensor at every step) or bins_as_time (bin t at step t)."),
+    feature_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the feature net."),
+    matching_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the matching net."),
+    seed: int = typer.Option(0, help="Seed of weights, sampling and crops."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
+    workers: int = typer.Option(0, help="DataLoader worker processes."),
+    max_steps_per_epoch: int = typer.Option(None, help="Cap on steps per epoch."),
+    time_limit_minutes: float = typer.Option(None, help="Stop after the epoch that exceeds this wall time."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Train a searched spiking stereo network (Adam + MultiStepLR, checkpoints every epoch).
+
+    Examples:
+
+        stereo train stereo flying2.h5 flying3.h5 --val flying1.h5 --out runs/split1
+
+        stereo train stereo s.h5 --epochs 5 --crop-height 96 --crop-width 192 --timesteps 2
+
+        torchrun --nproc_per_node 2 -m stereo train stereo s.h5 --out runs/ddp
+    """
+    import logging
+
+    from stereo.network import StereoNetConfig
+    from stereo.train import StereoTrainConfig, train_stereo
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from datasets.cache import StereoCache
+
+    with StereoCache(train[0]) as cache:
+        in_channels = int(cache.attrs["num_bins"])
+    network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
+                              input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
+                              matching_filter_multiplier=matching_filter_multiplier)
+    try:
+        milestone_list = tuple(int(m) for m in milestones.split(",") if m.strip())
+    except ValueError:
+        raise ValueError(f"--milestones must be comma-separated integers, got {milestones!r}") from None
+    config = StereoTrainConfig(
+        train=tuple(str(p) for p in train), val=tuple(str(p) for p in val), genotype=genotype, out=str(out),
+        epochs=epochs, batch_size=batch_size, lr=lr, milestones=milestone_list, lr_gamma=lr_gamma,
+        crop_height=crop_height, crop_width=crop_width, loss=loss, seed=seed, device=device, amp=amp,
+        workers=workers, max_steps_per_epoch=max_steps_per_epoch, time_limit_minutes=time_limit_minutes,
+        network=network,
+    )
+    metrics = train_stereo(config, resume=resume)
+    if metrics:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float | int))
+        typer.echo(f"trained {metrics['epoch']} epochs -> {out / 'last.pt'}: {shown}")

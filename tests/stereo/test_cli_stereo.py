@@ -1,0 +1,77 @@
+"""`stereo train stereo` and `stereo eval stereo` end to end on a tiny cache, and their bad inputs."""
+
+import json
+
+import pytest
+import torch
+from conftest import write_tiny_cache
+
+TINY = ["--max-disparity", "12", "--timesteps", "2", "--feature-filter-multiplier", "2",
+        "--matching-filter-multiplier", "2", "--crop-height", "18", "--crop-width", "30", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, run_cli_module):
+    folder = tmp_path_factory.mktemp("cli")
+    cache = write_tiny_cache(folder / "c.h5")
+    code, out, err = run_cli_module("train", "stereo", cache, "--val", cache, "--out", folder / "run",
+                                    "--epochs", "1", *TINY)
+    assert code == 0, err
+    return folder, cache
+
+
+@pytest.fixture(scope="module")
+def run_cli_module():
+    import contextlib
+    import io
+
+    from stereo.cli import main
+
+    def _run(*args):
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main([str(a) for a in args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        return code, out.getvalue(), err.getvalue()
+
+    return _run
+
+
+def test_eval_writes_table_and_json(trained, run_cli):
+    folder, cache = trained
+    code, out, err = run_cli("eval", "stereo", cache, "--model", folder / "run" / "last.pt", "--baseline", "sgbm",
+                             "--out", folder / "results.json", "--device", "cpu")
+    assert code == 0, err
+    assert "SGBM" in out and "| 1PA" in out.replace("1PA (%)", "1PA")
+    records = json.loads((folder / "results.json").read_text())
+    assert len(records) == 2
+    assert records[0]["energy_mj_per_frame"] > 0
+    assert 0 <= records[0]["metrics"]["one_pixel_accuracy"] <= 100
+    assert records[1]["metrics"]["num_frames"] == 3
+
+
+@pytest.mark.parametrize("case", ["not_a_checkpoint", "other_channels", "cuda", "no_method", "existing_run"])
+def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
+    folder, cache = trained
+    if case == "not_a_checkpoint":
+        bogus = tmp_path / "x.pt"
+        torch.save({"hello": 1}, bogus)
+        args = ["eval", "stereo", cache, "--model", bogus, "--device", "cpu"]
+    elif case == "other_channels":
+        other = write_tiny_cache(tmp_path / "c3.h5", channels=3)
+        args = ["eval", "stereo", other, "--model", folder / "run" / "last.pt", "--device", "cpu"]
+    elif case == "cuda":
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", "--device", "cuda"]
+    elif case == "no_method":
+        args = ["eval", "stereo", cache]
+    else:
+        args = ["train", "stereo", cache, "--out", folder / "run", *TINY]
+    code, _, err = run_cli(*args)
+    assert code != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
