@@ -47,6 +47,7 @@ from search.backends.classify_config import (
     check_common,
     to_dict,
 )
+from search.backends.classify_local import SearchHooks, TrainHooks
 from search.backends.classify_net import NET_NAME, ClassifyNet, ClassifySupernet
 from search.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from search.cost import PJ_PER_MJ, budget_penalty, conv_macs, energy_pj, energy_report
@@ -238,9 +239,12 @@ def search_classify(config: SearchClassifyConfig) -> SearchResult:
                            weight_decay=config.weight_decay, grad_clip=config.grad_clip, arch_lr=config.arch_lr,
                            arch_weight_decay=config.arch_weight_decay, seed=config.seed)
     run_config = {**to_dict(config), "num_classes": train_set.num_classes, "image_size_px": size}
-    return run_search(model, task, weight_loader=weight_loader, arch_loader=arch_loader, config=loop,
-                      out_dir=config.out, run_config=run_config, resume=config.resume,
-                      progress=config.progress, kind=SEARCH_KIND, ignore_config_keys=RESUME_FREE_KEYS)
+    local = SearchHooks(config, model, task, weight_loader, arch_loader) if config.any_local else None
+    result = run_search(model, local.task if local else task, weight_loader=weight_loader,
+                        arch_loader=arch_loader, config=loop, out_dir=config.out, run_config=run_config,
+                        resume=config.resume, progress=config.progress, kind=SEARCH_KIND,
+                        ignore_config_keys=RESUME_FREE_KEYS, on_epoch_end=local.on_epoch_end if local else None)
+    return local.finish(result) if local else result
 
 
 def _classify_genotype(spec: str) -> Genotype:
@@ -297,6 +301,7 @@ def train_classify(config: TrainClassifyConfig) -> dict[str, Any]:
                               num_workers=config.num_workers)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    local = TrainHooks(config, model, task, train_loader, out) if config.any_local else None
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     start_epoch, best_top1, metrics = 0, -1.0, {"top1": float("nan"), "top5": float("nan")}
     if config.resume:
@@ -336,11 +341,12 @@ def train_classify(config: TrainClassifyConfig) -> dict[str, Any]:
             bar.remove_task(bar_id)
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
+            local_metrics, genotype = local.after_epoch(epoch, genotype) if local else ({}, genotype)
             test = evaluate_model(model, test_loader, task)
             metrics = {"top1": test["top1"], "top5": test["top5"]}
             row = {"lr": lr, **{f"train_{k}": v / max(steps, 1) for k, v in sums.items()},
                    "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"],
-                   "seconds": time.perf_counter() - started}
+                   **local_metrics, "seconds": time.perf_counter() - started}
             log.log_epoch(epoch, row)
             improved = test["top1"] > best_top1
             best_top1 = max(best_top1, test["top1"])
@@ -351,6 +357,8 @@ def train_classify(config: TrainClassifyConfig) -> dict[str, Any]:
                             **save_args)
             if improved:
                 save_checkpoint(best_path, **save_args)
+    if local is not None:
+        local.finish()
     return {**metrics, "best_top1": best_top1, "epochs_run": config.epochs - start_epoch,
             "checkpoint": str(ckpt_path), "best": str(best_path)}
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from search.local_config import LocalOptions
+
 DEVICES = ("auto", "cpu", "cuda")
 DATASET_NAMES = ("cifar10", "cifar100", "imagenet", "folder", "npz")
 
@@ -34,7 +36,7 @@ class DataOptions:
 
 
 @dataclass(frozen=True)
-class SearchClassifyConfig(DataOptions):
+class SearchClassifyConfig(LocalOptions, DataOptions):
     """``stereo search classify``: SpikeDHS cell- and layer-level search on a classification set."""
 
     layers: int = _f(8, "Cells on the searched path (layer-level trellis depth).")
@@ -62,7 +64,7 @@ class SearchClassifyConfig(DataOptions):
 
 
 @dataclass(frozen=True)
-class TrainClassifyConfig(DataOptions):
+class TrainClassifyConfig(LocalOptions, DataOptions):
     """``stereo train classify``: retrain a genotype from scratch."""
 
     genotype: str = _f("", "Genotype JSON file (or a named genotype, e.g. spikedhs_cifar).")

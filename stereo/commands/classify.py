@@ -54,6 +54,17 @@ def search_classify(
     arch_weight_decay: float = _opt(S, "arch_weight_decay"),
     budget_mj: float | None = _opt(S, "budget_mj"),
     budget_weight: float = _opt(S, "budget_weight"),
+    dgs: bool = _opt(S, "dgs", "--dgs/--no-dgs"),
+    dgs_deltas: str = _opt(S, "dgs_deltas"),
+    tps: bool = _opt(S, "tps", "--tps/--no-tps"),
+    tps_decays: str = _opt(S, "tps_decays"),
+    tps_kinds: str = _opt(S, "tps_kinds"),
+    hns: bool = _opt(S, "hns", "--hns/--no-hns"),
+    hns_budget_mj: float | None = _opt(S, "hns_budget_mj"),
+    hns_budget_weight: float = _opt(S, "hns_budget_weight"),
+    local_every: int = _opt(S, "local_every"),
+    local_batches: int = _opt(S, "local_batches"),
+    local_lr: float = _opt(S, "local_lr"),
     seed: int = _opt(S, "seed"),
     device: str = _opt(S, "device"),
     out: str = _opt(S, "out"),
@@ -71,6 +82,8 @@ def search_classify(
         stereo search classify --dataset folder --data-root shapes --image-size 16 --layers 3 --levels 3
 
         stereo search classify --out runs/s1 --resume
+
+        stereo search classify --dgs --tps --hns --hns-budget-mj 0.5 --local-every 2 --out runs/s2
     """
     from search.backends.classify import search_classify as run
 
@@ -102,6 +115,17 @@ def train_classify(
     cutout_px: int = _opt(T, "cutout_px"),
     auxiliary: bool = _opt(T, "auxiliary", "--auxiliary/--no-auxiliary"),
     auxiliary_weight: float = _opt(T, "auxiliary_weight"),
+    dgs: bool = _opt(T, "dgs", "--dgs/--no-dgs"),
+    dgs_deltas: str = _opt(T, "dgs_deltas"),
+    tps: bool = _opt(T, "tps", "--tps/--no-tps"),
+    tps_decays: str = _opt(T, "tps_decays"),
+    tps_kinds: str = _opt(T, "tps_kinds"),
+    hns: bool = _opt(T, "hns", "--hns/--no-hns"),
+    hns_budget_mj: float | None = _opt(T, "hns_budget_mj"),
+    hns_budget_weight: float = _opt(T, "hns_budget_weight"),
+    local_every: int = _opt(T, "local_every"),
+    local_batches: int = _opt(T, "local_batches"),
+    local_lr: float = _opt(T, "local_lr"),
     seed: int = _opt(T, "seed"),
     device: str = _opt(T, "device"),
     out: str = _opt(T, "out"),
@@ -121,6 +145,8 @@ def train_classify(
         stereo train classify spikedhs_cifar --epochs 600 --out runs/t1
 
         stereo train classify runs/tiny/genotype.json --dataset folder --data-root shapes --epochs 4
+
+        stereo train classify spikedhs_cifar --dgs --tps --local-every 5 --local-batches 200
     """
     from search.backends.classify import train_classify as run
 
