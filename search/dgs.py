@@ -40,6 +40,7 @@ class DGSConfig:
         lr: Adam learning rate of the logits.
         b_min, b_max: b is clipped to this range after each round.
         lookahead_lr: step size of the candidates' weight step.
+        sites_per_batch: nodes evaluated per batch, in turn (0 = all; each costs K - 1 extra passes).
     """
 
     deltas: tuple[float, ...] = DEFAULT_DELTAS
@@ -49,6 +50,7 @@ class DGSConfig:
     b_min: float = 0.2
     b_max: float = 6.0
     lookahead_lr: float = 0.1
+    sites_per_batch: int = 0
 
     def __post_init__(self) -> None:
         if len(self.deltas) < 2 or 0.0 not in [float(d) for d in self.deltas]:
@@ -88,5 +90,5 @@ def make_dgs(table: NodeTable, config: DGSConfig | None = None, *,
     """A :class:`search.local.LocalSearch` running DGS over ``table``'s sites."""
     config = config or DGSConfig()
     loop = LocalSearchConfig(every_epochs=config.every_epochs, batches=config.batches, lr=config.lr,
-                             lookahead_lr=config.lookahead_lr)
+                             lookahead_lr=config.lookahead_lr, sites_per_batch=config.sites_per_batch)
     return LocalSearch(table, DGSStrategy(config), loop, parameters=parameters)

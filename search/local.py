@@ -337,6 +337,8 @@ class LocalSearchConfig:
         lr: Adam learning rate of the logits ``a``.
         betas: Adam betas.
         lookahead_lr: ``eta`` of the candidates' one weight step (lookahead mixing).
+        sites_per_batch: lookahead mixing evaluates this many sites per batch, in turn (0 = all;
+            each evaluated site costs ``K - 1`` extra forward/backward passes).
     """
 
     every_epochs: int = 5
@@ -344,6 +346,7 @@ class LocalSearchConfig:
     lr: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     lookahead_lr: float = 0.1
+    sites_per_batch: int = 0
 
     def __post_init__(self) -> None:
         if self.every_epochs < 1 or self.batches < 1:
@@ -492,16 +495,20 @@ class LocalSearch:
         accumulated = {key: [0.0] * len(c) for key, c in candidates.items()}
         eta = self.config.lookahead_lr
         used = 0
+        keys = list(candidates)
+        per_batch = self.config.sites_per_batch or len(keys)
         try:
             for used, (train, heldout) in enumerate(batches, start=1):
+                start = ((used - 1) * per_batch) % len(keys)
+                turn = [keys[(start + i) % len(keys)] for i in range(min(per_batch, len(keys)))]
                 reset_states(self.model)
                 h_loss = loss_fn(self.model, heldout)
                 h = [g if g is not None else torch.zeros_like(p)
                      for g, p in zip(torch.autograd.grad(h_loss, params, allow_unused=True), params, strict=True)]
                 centre_dot: float | None = None
                 optimizer.zero_grad(set_to_none=True)
-                for key, configs in candidates.items():
-                    centre = self.table.configs[key]
+                for key in turn:
+                    configs, centre = candidates[key], self.table.configs[key]
                     module = self.table.neuron(key)
                     dots = []
                     for config in configs:
@@ -518,8 +525,8 @@ class LocalSearch:
                     predicted = -eta * (torch.softmax(logits[key], 0) * torch.tensor(dots)).sum()
                     predicted.backward()
                 optimizer.step()
-                for key, a in logits.items():
-                    for k, w in enumerate(torch.softmax(a.detach(), 0).tolist()):
+                for key in turn:
+                    for k, w in enumerate(torch.softmax(logits[key].detach(), 0).tolist()):
                         accumulated[key][k] += w
                 if used >= self.config.batches:
                     break

@@ -21,6 +21,8 @@ class LocalOptions:
 
     dgs: bool = _f(False, "DGS: search the surrogate temperature b of every node (candidates b + delta).")
     dgs_deltas: str = _f("-0.4,-0.2,0,0.2,0.4", "DGS candidate offsets of b, comma-separated (must hold 0).")
+    dgs_sites_per_batch: int = _f(0, "DGS evaluates this many nodes per batch, in turn (0 = all; each node "
+                                     "costs K - 1 extra forward/backward passes).")
     tps: bool = _f(False, "TPS: search the time constant (decay) of every spiking node.")
     tps_decays: str = _f("0.2,0.35,0.5,0.65,0.8", "TPS candidate decays per timestep, comma-separated.")
     tps_kinds: str = _f("lif", "TPS candidate neuron kinds, comma-separated among lif, if, plif.")

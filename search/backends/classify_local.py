@@ -64,7 +64,7 @@ def build_local_searches(options: LocalOptions, table: NodeTable, *, energy_fn: 
                                                   **common)))
     if options.dgs:
         searches.append(make_dgs(table, DGSConfig(deltas=parse_floats(options.dgs_deltas, option="--dgs-deltas"),
-                                                  **common)))
+                                                  sites_per_batch=options.dgs_sites_per_batch, **common)))
     return LocalSearches(table, searches)
 
 
