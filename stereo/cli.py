@@ -37,6 +37,11 @@ def _register_commands() -> None:
     search_app.command("classify")(classify.search_classify)
     train_app.command("classify")(classify.train_classify)
     eval_app.command("classify")(classify.eval_classify)
+    from stereo.commands import genotype
+
+    genotype_app = typer.Typer(help="Inspect genotypes.", no_args_is_help=True)
+    genotype_app.command("show")(genotype.show)
+    app.add_typer(genotype_app, name="genotype")
     from stereo.commands import search_stereo
 
     search_app.command("stereo")(search_stereo.search_stereo)

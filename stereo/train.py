@@ -60,6 +60,7 @@ class StereoTrainConfig:
         workers: DataLoader worker processes.
         max_steps_per_epoch: cap on steps per epoch (None: the whole training set).
         time_limit_minutes: stop after the epoch in which this wall time is exceeded (None: no limit).
+        val_every: validate every this many epochs (and after the last one).
     """
 
     train: tuple[str, ...]
@@ -80,6 +81,7 @@ class StereoTrainConfig:
     workers: int = 0
     max_steps_per_epoch: int | None = None
     time_limit_minutes: float | None = None
+    val_every: int = 1
     network: StereoNetConfig = field(default_factory=StereoNetConfig)
 
     def __post_init__(self) -> None:
@@ -251,7 +253,7 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
             metrics = {"epoch": epoch + 1, "step": step, "train_loss": float(train_loss),
                        "lr": scheduler.get_last_lr()[0], "minutes": (time.monotonic() - started) / 60}
             if dist.is_main:
-                if val_set is not None:
+                if val_set is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
                     model.eval()
                     evaluation = evaluate_predictor(
                         model_predictor(model), DataLoader(val_set, batch_size=1, num_workers=config.workers),
@@ -262,8 +264,8 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
                                 kind=CHECKPOINT_KIND, extra={"metrics": metrics,
                                                              "network": config.network.to_dict(),
                                                              "data": dict(train_set.attrs)})
-                score = metrics.get("val/mean_disparity_error", metrics["train_loss"])
-                if score < best:
+                score = metrics["train_loss"] if val_set is None else metrics.get("val/mean_disparity_error")
+                if score is not None and score < best:
                     best = score
                     save_checkpoint(out / BEST_CHECKPOINT, model=model, epoch=epoch + 1, step=step,
                                     config=run_config, genotype=genotype, kind=CHECKPOINT_KIND,
