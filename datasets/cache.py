@@ -169,6 +169,26 @@ def _tensor(x, y, t, p, s: _Settings, t_end: float) -> np.ndarray:
     return rep.events_to_counts(x, y, p, s.height, s.width)
 
 
+def window_tensor(x, y, t, p, *, representation: str, num_bins: int, window_ms: float, height: int, width: int,
+                  t_end: float) -> np.ndarray:
+    """The event tensor of one rectified window exactly as ``stereo preprocess`` caches it.
+
+    Args:
+        x, y: (N,) rectified pixel coordinates; t: (N,) float64 seconds, sorted; p: (N,) {-1, +1}.
+        representation: "voxel", "sbt" or "count".
+        num_bins: time bins of voxel / SBT (ignored for "count").
+        window_ms: window length in ms (the window is ``(t_end - window, t_end]``).
+        height, width: frame size in px.
+        t_end: window end in seconds.
+
+    Returns:
+        float32 (C, H, W) with C = num_bins, or 2 for "count"; zeros for an empty window.
+    """
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {representation!r}; known: {', '.join(REPRESENTATIONS)}")
+    return _tensor(x, y, t, p, _Settings(representation, num_bins, window_ms / 1000.0, height, width), t_end)
+
+
 def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float) -> tuple[tuple[int, bytes], ...]:
     from datasets.lzf import encode_chunk
     from datasets.mvsec import depth_to_disparity

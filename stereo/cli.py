@@ -49,6 +49,9 @@ def _register_commands() -> None:
 
     train_app.command("stereo")(train_stereo.train_stereo_command)
     eval_app.command("stereo")(eval_stereo.eval_stereo_command)
+    from stereo.commands import infer
+
+    app.command("infer")(infer.infer)
 
 
 _register_commands()
