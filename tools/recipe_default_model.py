@@ -61,8 +61,8 @@ def train_config(train: list[str], val: str, run_dir: Path):
     network = StereoNetConfig(in_channels=5, max_disparity=48, timesteps=2, input_mode="repeat",
                               feature_filter_multiplier=4, matching_filter_multiplier=2)
     return StereoTrainConfig(
-        train=tuple(train), val=(val,), genotype="spikedhs_mvsec", out=str(run_dir), epochs=12, batch_size=2,
-        lr=1e-3, milestones=(8, 11), lr_gamma=0.5, crop_height=128, crop_width=256, loss="cross_entropy",
+        train=tuple(train), val=(val,), genotype="spikedhs_mvsec", out=str(run_dir), epochs=8, batch_size=2,
+        lr=1e-3, milestones=(6,), lr_gamma=0.5, crop_height=112, crop_width=224, loss="cross_entropy",
         seed=0, device="cpu", amp=False, workers=0, val_every=2, network=network,
     )
 
