@@ -64,6 +64,10 @@ def test_train_then_eval_the_searched_genotype(searched, shapes, tmp_path, run_c
                              "--out", train_out)
     assert code == 0, err
     assert "top-1" in out
+    code, _, err = run_cli("train", "classify", run / "genotype.json", *TINY_DATA, "--data-root", shapes,
+                           "--filter-multiplier", "2", "--timesteps", "2", "--epochs", "1", "--no-cutout",
+                           "--out", train_out, "--resume")
+    assert code == 0, err  # a finished run resumes to nothing
     payload = torch.load(train_out / "best.pt", weights_only=True)
     assert payload["config"]["cutout"] is False and payload["config"]["auxiliary"] is True
     assert payload["genotype"] == json.loads((run / "genotype.json").read_text())
