@@ -52,6 +52,9 @@ def _register_commands() -> None:
     from stereo.commands import infer
 
     app.command("infer")(infer.infer)
+    from stereo.commands import demo
+
+    app.command("demo")(demo.demo)
 
 
 _register_commands()
