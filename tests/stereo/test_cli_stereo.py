@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import write_tiny_cache
+from tiny_data import write_tiny_cache
 
 TINY = ["--max-disparity", "12", "--timesteps", "2", "--feature-filter-multiplier", "2",
         "--matching-filter-multiplier", "2", "--crop-height", "18", "--crop-width", "30", "--device", "cpu"]

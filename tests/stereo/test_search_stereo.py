@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import write_tiny_cache
+from tiny_data import write_tiny_cache
 
 from search.architect import architecture_step
 from search.backends.stereo import StereoSearchTask, build_supernet, search_stereo

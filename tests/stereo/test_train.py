@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import random_dot_pair, write_tiny_cache
+from tiny_data import random_dot_pair, write_tiny_cache
 
 from search.named_genotypes import get_genotype
 from stereo.data import CacheStereoDataset
