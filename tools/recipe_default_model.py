@@ -10,7 +10,7 @@ Steps (each skipped when its output exists, so a killed run resumes):
 3. export the best checkpoint (lowest validation mean disparity error) without optimiser state
    to ``stereo/default/model.pt`` with its training log and metrics.
 
-Bit-for-bit reproducible on the same machine type and thread count (``--threads``, default 2):
+Bit-for-bit reproducible on the same machine type and thread count (``--threads``, default 1):
 every random choice is seeded and the data loader runs in-process.
 
 Usage::
@@ -91,7 +91,7 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("runs/default_model"))
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (part of reproducibility)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (part of reproducibility)")
     parser.add_argument("--export-only", action="store_true", help="only export an already trained run")
     args = parser.parse_args(argv)
 
