@@ -55,6 +55,9 @@ def _register_commands() -> None:
     from stereo.commands import demo
 
     app.command("demo")(demo.demo)
+    from stereo.commands import bench
+
+    app.command("bench")(bench.bench)
 
 
 _register_commands()
