@@ -90,6 +90,9 @@ def _rss_kb(field: str) -> int | None:
 class PeakMemory:
     """Peak memory of a block above what was held when it started, in MB (None when not measurable).
 
+    CPU: growth of the peak resident set; memory the process had freed but still holds (allocator
+    caches) can be reused without counting, so this is a lower bound of the block's working set.
+
     Example:
         >>> with PeakMemory("cpu") as peak:
         ...     buffer = bytearray(50_000_000)
