@@ -114,19 +114,23 @@ class _Distributed:
     rank: int = 0
     world_size: int = 1
 
+    distributed: bool = False
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0
 
 
 def _init_distributed(device: torch.device) -> _Distributed:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    # Launched by torchrun (even with one process): DistributedDataParallel and DistributedSampler,
+    # so K processes with batch b see exactly the samples of one process with batch K*b.
+    if "WORLD_SIZE" not in os.environ:
         return _Distributed()
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend=backend)
-    return _Distributed(rank=torch.distributed.get_rank(), world_size=torch.distributed.get_world_size())
+    return _Distributed(rank=torch.distributed.get_rank(), world_size=torch.distributed.get_world_size(),
+                        distributed=True)
 
 
 def _loss(output, gt: torch.Tensor, config: StereoTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
@@ -164,7 +168,7 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
     """
     device = resolve_device(config.device)
     dist = _init_distributed(device)
-    if device.type == "cuda" and dist.world_size > 1:
+    if device.type == "cuda" and dist.distributed:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     out = Path(config.out)
@@ -201,7 +205,7 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
                               f"another --out")
 
     train_model: torch.nn.Module = model
-    if dist.world_size > 1:
+    if dist.distributed:
         if device.type == "cuda":
             train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -246,7 +250,7 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
                 step += 1
             scheduler.step()
             train_loss = torch.stack(losses).mean() if losses else torch.tensor(math.nan)
-            if dist.world_size > 1:
+            if dist.distributed:
                 train_loss = train_loss.to(device)
                 torch.distributed.all_reduce(train_loss)
                 train_loss = train_loss / dist.world_size
@@ -279,7 +283,7 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
     finally:
         if runlog is not None:
             runlog.close()
-        if dist.world_size > 1:
+        if dist.distributed:
             torch.distributed.destroy_process_group()
     return metrics
 
