@@ -34,7 +34,7 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_cli():
     """Run the ``stereo`` CLI in-process; returns ``(exit_code, stdout, stderr)``."""
     import contextlib

@@ -11,33 +11,12 @@ TINY = ["--max-disparity", "12", "--timesteps", "2", "--feature-filter-multiplie
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, run_cli_module):
+def trained(tmp_path_factory, run_cli):
     folder = tmp_path_factory.mktemp("cli")
     cache = write_tiny_cache(folder / "c.h5")
-    code, out, err = run_cli_module("train", "stereo", cache, "--val", cache, "--out", folder / "run",
-                                    "--epochs", "1", *TINY)
+    code, out, err = run_cli("train", "stereo", cache, "--val", cache, "--out", folder / "run", "--epochs", "1", *TINY)
     assert code == 0, err
     return folder, cache
-
-
-@pytest.fixture(scope="module")
-def run_cli_module():
-    import contextlib
-    import io
-
-    from stereo.cli import main
-
-    def _run(*args):
-        out, err = io.StringIO(), io.StringIO()
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main([str(a) for a in args])
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-        return code, out.getvalue(), err.getvalue()
-
-    return _run
 
 
 def test_eval_writes_table_and_json(trained, run_cli):
