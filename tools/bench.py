@@ -201,7 +201,7 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "config": {**asdict(config), "out": str(config.out), "cache_dir": str(config.cache_dir)},
         "model": None if model_path is None else str(model_path),
-        "command": "stereo bench " + " ".join(sys.argv[1:]) if sys.argv else "stereo bench",
+        "argv": list(sys.argv),
     }
     if "preprocess" in config.sections:
         log(f"preprocessing: {config.events:,} events, voxel grid, 1 thread")
@@ -215,8 +215,13 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
     if "accuracy" in config.sections:
         log(f"accuracy: benchmark recordings in {config.cache_dir}")
         recordings = benchmark_recordings(config.cache_dir, seconds=config.seconds)
-        scores = evaluate_benchmark(model, payload, recordings, model_name=f"spiking stereo ({model_path.name})",
-                                    max_windows=config.windows, device=devices[-1])
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("accuracy: windows", total=config.windows)
+            scores = evaluate_benchmark(model, payload, recordings, model_name=f"spiking stereo ({model_path.name})",
+                                        max_windows=config.windows, device=devices[-1],
+                                        progress=lambda n: bar.advance(task, n))
         result["accuracy"] = {"recordings": [str(d) for d, _ in recordings], "gt_mode": "exact dense GT",
                               "scores": [asdict(s) for s in scores]}
     result["wall_seconds"] = time.monotonic() - started

@@ -87,11 +87,24 @@ def _rss_kb(field: str) -> int | None:
     return None
 
 
+def _release_free_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc), so a later peak counts the pages it touches anew."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class PeakMemory:
     """Peak memory of a block above what was held when it started, in MB (None when not measurable).
 
-    CPU: growth of the peak resident set; memory the process had freed but still holds (allocator
-    caches) can be reused without counting, so this is a lower bound of the block's working set.
+    CPU: growth of the peak resident set after glibc returned freed heap memory to the OS; memory an
+    allocator still caches can be reused without counting, so this is a lower bound of the block's
+    working set.
 
     Example:
         >>> with PeakMemory("cpu") as peak:
@@ -111,6 +124,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
             return self
+        _release_free_heap()
         try:
             _CLEAR_REFS.write_text("5")  # resets VmHWM (the peak resident set) to the current RSS
             self._start = _rss_kb("VmRSS") or 0
