@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 
@@ -92,7 +93,7 @@ def write_plots(result: dict, out: str | Path) -> list[Path]:
     out = Path(out)
     written = []
     if "accuracy" in result:
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, ax = plt.subplots(figsize=(7.0, 6.0))
         for i, s in enumerate(result["accuracy"]["scores"]):
             pa = s["metrics"].get("one_pixel_accuracy")
             if pa is None:
@@ -107,7 +108,7 @@ def write_plots(result: dict, out: str | Path) -> list[Path]:
         ax.set_xlabel("energy per frame (mJ, 45 nm: 4.6 pJ/MAC, 0.9 pJ/AC)")
         ax.set_ylabel("1PA (%)")
         ax.set_title("held-out synthetic benchmark: accuracy vs energy")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14))
         fig.tight_layout()
         path = out / "accuracy_vs_energy.png"
         with atomic_output(path) as tmp:
@@ -116,15 +117,16 @@ def write_plots(result: dict, out: str | Path) -> list[Path]:
         written.append(path)
     if result.get("inference"):
         rows = result["inference"]
-        labels = [f"{r['name']} [{r['device']}, b{r['batch_size']}]" for r in rows]
-        fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.5))
+        labels = [textwrap.fill(f"{r['name']} [{r['device']}, batch {r['batch_size']}]", 44) for r in rows]
+        fig, ax = plt.subplots(figsize=(9.0, 0.6 * len(rows) + 1.8))
         colors = ["C0" if r["spiking"] else "C1" for r in rows]
         ax.barh(range(len(rows)), [r["windows_per_s"] for r in rows], color=colors)
         ax.set_yticks(range(len(rows)), labels, fontsize=7)
         ax.invert_yaxis()
         ax.axvline(20, color="k", linestyle=":", label="MVSEC real time (20 windows/s)")
         ax.set_xscale("log")
-        ax.set_xlabel(f"windows/s at {rows[0]['width']}x{rows[0]['height']} (blue: spiking, orange: ANN peer)")
+        ax.set_xlabel(f"windows/s at {rows[0]['width']}x{rows[0]['height']}")
+        ax.set_title("inference throughput (blue: spiking, orange: ANN peer)")
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / "throughput.png"
