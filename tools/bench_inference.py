@@ -267,7 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=MVSEC_WIDTH)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     from stereo.train import load_trained_model
 
