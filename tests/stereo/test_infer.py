@@ -28,8 +28,14 @@ def write_tiny_checkpoint(path: Path, **data) -> Path:
     genotype = get_genotype("spikedhs_mvsec")
     settings = {"representation": "voxel", "num_bins": 5, "window_ms": 50.0, "height": 260, "width": 346,
                 "focal_baseline": FB, **data}
-    save_checkpoint(path, model=SpikingStereoNet(genotype, cfg), epoch=1, config={}, genotype=genotype.to_dict(),
-                    kind="train-stereo", extra={"network": cfg.to_dict(), "data": settings})
+    model = SpikingStereoNet(genotype, cfg)
+    for module in model.modules():
+        # Untrained BN statistics keep every neuron silent and the output a constant 5.5 px; a small
+        # running variance makes neurons fire, so that the output depends on the input.
+        if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            module.running_var.fill_(0.01)
+    save_checkpoint(path, model=model, epoch=1, config={}, genotype=genotype.to_dict(), kind="train-stereo",
+                    extra={"network": cfg.to_dict(), "data": settings})
     return path
 
 
@@ -110,6 +116,7 @@ def test_gt_windows_and_metrics_agree_with_eval_stereo(synthetic, checkpoint, tm
     with torch.no_grad():
         pred = model(torch.from_numpy(sample.left[None]), torch.from_numpy(sample.right[None])).disparity[0, 0].numpy()
     png = read_disparity_png(out / "disparity" / "000000.png")
+    assert pred.std() > 0.05  # the model reacts to its input, so equal metrics mean equal tensors
     assert np.nanmax(np.abs(png - pred)) <= 1 / 512 + 1e-4
     colour = cv2.imread(str(out / "colour" / "000000.png"))
     assert colour.shape == (260, 346, 3)
@@ -336,3 +343,28 @@ def test_windows_follow_chunk_boundaries_exactly(small_mvsec):
             alone = source.read("left", w.t_end - 0.05, w.t_end)
             np.testing.assert_array_equal(w.left.t, alone.t)
             np.testing.assert_array_equal(w.left.x, alone.x)
+
+
+def test_raw_mvsec_is_rectified_with_calib(tmp_path, checkpoint):
+    """A raw file with maps that shift the right camera by 2 px equals a rectified file shifted by hand."""
+    from stereo.infer import infer_recording
+
+    rows = {cam: random_rows(3000, t0=0.0, t1=0.2, width=40, height=30, seed=i)
+            for i, cam in enumerate(("left", "right"))}
+    ys, xs = np.mgrid[0:30, 0:40].astype(np.float32)
+    np.savez(tmp_path / "maps.npz", left_x_map=xs, left_y_map=ys, right_x_map=xs + 2.2, right_y_map=ys)
+    raw = write_mvsec(tmp_path / "raw_data.hdf5", rows, rectified=False)
+    shifted = rows["right"].copy()
+    shifted[:, 0] += 2
+    by_hand = write_mvsec(tmp_path / "rect_data.hdf5", {"left": rows["left"], "right": shifted[shifted[:, 0] < 40]})
+    a = infer_recording(raw, tmp_path / "a", model_path=checkpoint, calib=tmp_path / "maps.npz", width=40, height=30)
+    b = infer_recording(by_hand, tmp_path / "b", model_path=checkpoint, width=40, height=30)
+    assert a.windows == b.windows >= 2
+    for k in range(a.windows):
+        name = f"{k:06d}.png"
+        assert (tmp_path / "a" / "disparity" / name).read_bytes() == (tmp_path / "b" / "disparity" / name).read_bytes()
+    # Without the shift the maps would give other outputs: the comparison above can fail.
+    unshifted = write_mvsec(tmp_path / "plain_data.hdf5", rows)
+    infer_recording(unshifted, tmp_path / "d", model_path=checkpoint, width=40, height=30)
+    assert (tmp_path / "a" / "disparity" / "000000.png").read_bytes() != (
+        tmp_path / "d" / "disparity" / "000000.png").read_bytes()
