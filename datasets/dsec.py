@@ -21,15 +21,11 @@ HEIGHT, WIDTH = 480, 640
 
 
 def _open(path: str | os.PathLike, what: str):
-    import h5py
     import hdf5plugin  # noqa: F401 - registers the Blosc/ZSTD filters DSEC files use
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    if not h5py.is_hdf5(path):
-        raise ValueError(f"not an HDF5 file: {path}")
-    return h5py.File(path, "r")
+    from datasets.mvsec import open_hdf5
+
+    return open_hdf5(path, what)
 
 
 class DsecEvents:

@@ -134,6 +134,20 @@ def budget_penalty(energy: torch.Tensor, target: float, *, weight: float, mode: 
     return weight * torch.clamp(excess, min=0)
 
 
+def budget_term(
+    energy: torch.Tensor, budget: float | None, *, weight: float
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The architecture-loss budget term and its log entries (0 without a budget or weight).
+
+    Returns:
+        ``(penalty, {"expected_mj": E, "penalty": ...})`` with :func:`budget_penalty` (hinge).
+    """
+    if budget is None or weight == 0:
+        return energy.new_zeros(()), {"expected_mj": float(energy.detach())}
+    penalty = budget_penalty(energy, budget, weight=weight)
+    return penalty, {"expected_mj": float(energy.detach()), "penalty": float(penalty.detach())}
+
+
 @dataclass
 class LayerEnergy:
     """Energy of one conv/linear layer, per sample, summed over timesteps and calls.

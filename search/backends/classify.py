@@ -50,7 +50,7 @@ from search.backends.classify_config import (
 from search.backends.classify_local import SearchHooks, TrainHooks
 from search.backends.classify_net import NET_NAME, ClassifyNet, ClassifySupernet
 from search.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
-from search.cost import PJ_PER_MJ, budget_penalty, conv_macs, energy_pj, energy_report
+from search.cost import PJ_PER_MJ, budget_term, conv_macs, energy_pj, energy_report
 from search.genotype import Genotype
 from search.named_genotypes import resolve_genotype
 
@@ -127,11 +127,7 @@ class ClassifyTask:
         return total, {"loss": float(loss.detach()), "top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n}
 
     def architecture_penalty(self, model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
-        energy = model.expected_energy_mj(self.image_size)
-        if self.budget_mj is None or self.budget_weight == 0:
-            return energy.new_zeros(()), {"expected_mj": float(energy.detach())}
-        penalty = budget_penalty(energy, self.budget_mj, weight=self.budget_weight)
-        return penalty, {"expected_mj": float(energy.detach()), "penalty": float(penalty.detach())}
+        return budget_term(model.expected_energy_mj(self.image_size), self.budget_mj, weight=self.budget_weight)
 
     def genotype(self, model: torch.nn.Module) -> Genotype:
         return model.genotype()

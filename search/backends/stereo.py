@@ -22,7 +22,7 @@ from datasets.classify import EpochSampler, split_in_halves
 from search.architect import ArchitectConfig, SearchResult, run_search, seed_everything
 from search.backends.stereo_config import StereoSearchConfig
 from search.backends.stereo_net import StereoSupernet
-from search.cost import budget_penalty
+from search.cost import budget_term
 from search.genotype import Genotype
 from search.runlog import RunLog
 from stereo.data import CacheStereoDataset, StereoSample
@@ -92,11 +92,7 @@ class StereoSearchTask:
 
     def architecture_penalty(self, model: torch.nn.Module) -> tuple[torch.Tensor, dict[str, float]]:
         """``budget_weight * max(0, E / budget - 1)`` on the expected energy per frame (0 without a budget)."""
-        energy = model.expected_energy_mj(self.image_size)
-        if self.budget_mj is None or self.budget_weight == 0:
-            return energy.new_zeros(()), {"expected_mj": float(energy.detach())}
-        penalty = budget_penalty(energy, self.budget_mj, weight=self.budget_weight)
-        return penalty, {"expected_mj": float(energy.detach()), "penalty": float(penalty.detach())}
+        return budget_term(model.expected_energy_mj(self.image_size), self.budget_mj, weight=self.budget_weight)
 
     def genotype(self, model: torch.nn.Module) -> Genotype:
         return model.genotype()
