@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from search.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from search.local_config import LocalOptions
 from search.named_genotypes import resolve_genotype
 from search.runlog import RunLog
 from stereo.data import CacheStereoDataset
@@ -61,6 +62,7 @@ class StereoTrainConfig:
         max_steps_per_epoch: cap on steps per epoch (None: the whole training set).
         time_limit_minutes: stop after the epoch in which this wall time is exceeded (None: no limit).
         val_every: validate every this many epochs (and after the last one).
+        local: DGS/TPS/HNS switches and settings (all off: the plain training loop, unchanged).
     """
 
     train: tuple[str, ...]
@@ -83,6 +85,7 @@ class StereoTrainConfig:
     time_limit_minutes: float | None = None
     val_every: int = 1
     network: StereoNetConfig = field(default_factory=StereoNetConfig)
+    local: LocalOptions = field(default_factory=LocalOptions)
 
     def __post_init__(self) -> None:
         if not self.train:
@@ -217,6 +220,9 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
+    local = (_local_searches(config, model, train_set, val_set, device, out, dist=dist, resume=resume)
+             if config.local.any_local else None)
+
     if dist.is_main:
         (out / "config.json").write_text(json.dumps({"config": run_config, "genotype": genotype}, indent=2))
     runlog = RunLog(out, start_epoch=start_epoch) if dist.is_main else None
@@ -256,6 +262,9 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
                 train_loss = train_loss / dist.world_size
             metrics = {"epoch": epoch + 1, "step": step, "train_loss": float(train_loss),
                        "lr": scheduler.get_last_lr()[0], "minutes": (time.monotonic() - started) / 60}
+            if local is not None:
+                local_metrics, genotype = local.after_epoch(epoch, genotype)
+                metrics.update(local_metrics)
             if dist.is_main:
                 if val_set is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
                     model.eval()
@@ -280,6 +289,8 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
                                                              if isinstance(v, float)))
             if config.time_limit_minutes is not None and (time.monotonic() - started) / 60 > config.time_limit_minutes:
                 break
+        if local is not None:
+            local.finish()
     finally:
         if runlog is not None:
             runlog.close()
@@ -293,7 +304,71 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
     data["train"] = [str(p) for p in config.train]
     data["val"] = [str(p) for p in config.val]
     data["milestones"] = list(config.milestones)
+    if not config.local.any_local:
+        del data["local"]  # runs without local searches keep the config (and resume) of earlier versions
     return data
+
+
+class _LocalSearches:
+    """DGS/TPS/HNS rounds of a training run (:class:`search.backends.stereo_local.StereoLocal`).
+
+    Rounds use their own seeded sampler (the training sampler and the global random stream are
+    untouched) and held-out batches from the validation caches when given, else alternate
+    training batches. After a round the genotype, with the chosen node settings, is stored in the
+    checkpoints and written to ``out/genotype.json``.
+    """
+
+    def __init__(self, config: StereoTrainConfig, model: torch.nn.Module, train_set: CacheStereoDataset,
+                 val_set: CacheStereoDataset | None, device: torch.device, out: Path) -> None:
+        from search.backends.stereo_local import StereoLocal
+
+        self.config, self.train_set, self.val_set, self.out = config, train_set, val_set, out
+        first = train_set[0]
+
+        def loss_fn(net: torch.nn.Module, batch) -> torch.Tensor:
+            output = net(batch.left.to(device), batch.right.to(device))
+            return _loss(output, batch.disparity.to(device), config)[0]
+
+        self.local = StereoLocal(config.local, model, loss_fn=loss_fn, out_dir=out,
+                                 energy_pair=(first.left[None].to(device), first.right[None].to(device)))
+
+    def _pairs(self, epoch: int):
+        from search.backends.stereo_local import alternate_pairs
+
+        seed = self.config.seed * 100_003 + epoch + 7_919
+        sampler = RandomSampler(self.train_set, generator=torch.Generator().manual_seed(seed))
+        train = DataLoader(self.train_set, batch_size=self.config.batch_size, sampler=sampler, drop_last=True,
+                           num_workers=self.config.workers, generator=torch.Generator().manual_seed(seed))
+        heldout = None
+        if self.val_set is not None:
+            heldout = DataLoader(self.val_set, batch_size=self.config.batch_size, num_workers=self.config.workers,
+                                 generator=torch.Generator().manual_seed(seed))
+        return alternate_pairs(train, heldout)
+
+    def after_epoch(self, epoch: int, genotype: dict) -> tuple[dict[str, float], dict]:
+        """Run the rounds due after ``epoch`` (0-based); returns log metrics and the genotype dict."""
+        from search.genotype import Genotype
+
+        metrics = self.local.after_epoch(epoch, lambda: self._pairs(epoch))
+        if not metrics:
+            return {}, genotype
+        updated = self.local.genotype(Genotype.from_dict(genotype))
+        updated.save_json(self.out / "genotype.json")
+        return metrics, updated.to_dict()
+
+    def finish(self) -> None:
+        self.local.finish()
+
+
+def _local_searches(config: StereoTrainConfig, model: torch.nn.Module, train_set: CacheStereoDataset,
+                    val_set: CacheStereoDataset | None, device: torch.device, out: Path, *,
+                    dist: _Distributed, resume: bool) -> _LocalSearches:
+    if dist.distributed:
+        raise ValueError("--dgs/--tps/--hns are not supported under torchrun (train in one process)")
+    if resume:
+        raise ValueError("--resume is not supported together with --dgs/--tps/--hns (the node settings of the "
+                         "interrupted run are in its genotype.json: train that genotype instead)")
+    return _LocalSearches(config, model, train_set, val_set, device, out)
 
 
 def load_trained_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[SpikingStereoNet, dict]:

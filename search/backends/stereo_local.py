@@ -1,0 +1,108 @@
+"""DGS/TPS/HNS on the stereo network: sites, round batches, genotype updates, figures.
+
+The stereo counterpart of :mod:`search.backends.classify_local` (whose option parsing,
+:func:`~search.backends.classify_local.build_local_searches`, and batch pairing it reuses).
+:class:`StereoLocal` is what ``train_stereo`` calls when any of ``--dgs/--tps/--hns`` is on: after
+every ``local_every``-th epoch it runs the rounds (HNS, then TPS, then DGS) on the derived
+:class:`stereo.network.SpikingStereoNet`, writes the chosen node settings into the genotype
+(``feature.cell<i>.node<j>``, ``matching.cell<i>.node<j>``, honoured by
+:func:`search.derived.build_path_net`), and at the end writes ``local_search.json`` and the PNG
+figures into the run folder.
+
+Sites: every node of the derived cells of the feature net and of the matching net. The stems and
+heads (plain conv-BN-neuron layers the genotype has no keys for) keep their neurons.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from datasets.atomic import atomic_output
+from search.backends.classify_local import RECORD_NAME, build_local_searches, consecutive_pairs
+from search.cost import energy_report
+from search.genotype import Genotype
+from search.local import NodeTable, path_net_sites
+from search.local_config import LocalOptions
+from search.plots import write_local_figures
+
+NET_NAMES = ("feature", "matching")
+
+
+def stereo_sites(model: nn.Module) -> dict[str, str]:
+    """Site key -> module name of a :class:`stereo.network.SpikingStereoNet` (every derived-cell node).
+
+    Example: ``"feature.cell0.node1"`` -> ``"feature.cells.cells.0.nodes.1"``.
+    """
+    sites: dict[str, str] = {}
+    for name in NET_NAMES:
+        path_net = getattr(getattr(model, name, None), "cells", None)
+        if path_net is None or not hasattr(path_net, "path"):
+            raise ValueError(f"no stereo sites: {type(model).__name__} has no {name}.cells path net")
+        if path_net.cells[0].mix != "membrane":
+            raise ValueError("DGS/TPS/HNS need node neurons: build the stereo network with mix='membrane'")
+        sites.update(path_net_sites(name, f"{name}.cells", len(path_net.path)))
+    return sites
+
+
+class StereoLocal:
+    """The local searches of one stereo run (see the module docstring).
+
+    Args:
+        options: the switches and settings (:class:`LocalOptions`).
+        model: the derived stereo network, on its device (not wrapped in DistributedDataParallel).
+        loss_fn: ``loss_fn(model, batch)`` -> task loss of a stereo batch (``.left``, ``.right``,
+            ``.disparity``).
+        energy_pair: ``(left, right)`` event tensors ``[N, C, H, W]`` on the device, for HNS energies
+            (energy per frame = per left/right pair).
+        out_dir: the run folder.
+    """
+
+    def __init__(self, options: LocalOptions, model: nn.Module, *, loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+                 energy_pair: tuple[torch.Tensor, torch.Tensor], out_dir: str | Path) -> None:
+        if options.local_every < 1 or options.local_batches < 1 or options.local_lr <= 0:
+            raise ValueError("--local-every and --local-batches must be >= 1 and --local-lr > 0")
+        self.model, self.loss_fn, self.out_dir = model, loss_fn, Path(out_dir)
+        self.table = NodeTable(model, stereo_sites(model))
+        left, right = energy_pair
+        self.searches = build_local_searches(
+            options, self.table, energy_fn=lambda m: energy_report(m, left, right, num_samples=len(left)).total_mj)
+
+    def after_epoch(self, epoch: int, pairs: Callable[[], Iterable[tuple[Any, Any]]]) -> dict[str, float]:
+        """Run the rounds due after ``epoch`` (0-based) on ``pairs()`` (``(train, heldout)`` batches)."""
+        return self.searches.after_epoch(epoch, self.loss_fn, lambda n: islice(pairs(), n))
+
+    def genotype(self, base: Genotype) -> Genotype:
+        """``base`` with the current node settings of every site written into ``nodes``."""
+        return base.with_nodes(self.table.node_settings())
+
+    def finish(self) -> list[Path]:
+        """Write ``local_search.json`` and the figures into the run folder; returns the paths."""
+        record = self.searches.to_dict()
+        path = self.out_dir / RECORD_NAME
+        with atomic_output(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        return [path, *write_local_figures(record, self.out_dir)]
+
+
+def alternate_pairs(loader: Iterable, heldout: Iterable | None = None) -> Iterable[tuple[Any, Any]]:
+    """Round batches: ``(train, heldout)`` from ``heldout`` when given (cycled), else consecutive
+    batches of ``loader`` (``(b0, b1), (b2, b3), ...``)."""
+    if heldout is None:
+        yield from consecutive_pairs(loader)
+        return
+    held = iter(heldout)
+    for batch in loader:
+        other = next(held, None)
+        if other is None:
+            held = iter(heldout)
+            other = next(held, None)
+            if other is None:
+                return
+        yield batch, other
