@@ -189,6 +189,8 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
     val_set = CacheStereoDataset(config.val, seed=config.seed) if config.val else None
     if val_set is not None:
         check_cache_matches(val_set.attrs, config.network, what="the validation cache")
+    local = (_local_searches(config, model, train_set, val_set, device, out, dist=dist, resume=resume)
+             if config.local.any_local else None)
 
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones),
@@ -220,8 +222,6 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    local = (_local_searches(config, model, train_set, val_set, device, out, dist=dist, resume=resume)
-             if config.local.any_local else None)
 
     if dist.is_main:
         (out / "config.json").write_text(json.dumps({"config": run_config, "genotype": genotype}, indent=2))

@@ -6,6 +6,13 @@ from pathlib import Path
 
 import typer
 
+from search.backends.classify_config import default_of, help_of
+from search.local_config import LocalOptions as L
+
+
+def _local(name: str, *flags: str):
+    return typer.Option(default_of(L, name), *flags, help=help_of(L, name))
+
 
 def train_stereo_command(
     train: list[Path] = typer.Argument(..., help="Training caches written by `stereo preprocess`."),
@@ -32,6 +39,18 @@ def train_stereo_command(
     max_steps_per_epoch: int = typer.Option(None, help="Cap on steps per epoch."),
     time_limit_minutes: float = typer.Option(None, help="Stop after the epoch that exceeds this wall time."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    dgs: bool = _local("dgs", "--dgs/--no-dgs"),
+    dgs_deltas: str = _local("dgs_deltas"),
+    dgs_sites_per_batch: int = _local("dgs_sites_per_batch"),
+    tps: bool = _local("tps", "--tps/--no-tps"),
+    tps_decays: str = _local("tps_decays"),
+    tps_kinds: str = _local("tps_kinds"),
+    hns: bool = _local("hns", "--hns/--no-hns"),
+    hns_budget_mj: float | None = _local("hns_budget_mj"),
+    hns_budget_weight: float = _local("hns_budget_weight"),
+    local_every: int = _local("local_every"),
+    local_batches: int = _local("local_batches"),
+    local_lr: float = _local("local_lr"),
 ) -> None:
     """Train a searched spiking stereo network (Adam + MultiStepLR, checkpoints every epoch).
 
@@ -42,6 +61,10 @@ def train_stereo_command(
         stereo train stereo s.h5 --epochs 5 --crop-height 96 --crop-width 192 --timesteps 2
 
         torchrun --nproc_per_node 2 -m stereo train stereo s.h5 --out runs/ddp
+
+        stereo train stereo s.h5 --val v.h5 --dgs --tps --hns --local-every 5 --local-batches 200
+        (node settings chosen by the rounds go into the checkpoint's genotype and OUT/genotype.json;
+        show them with `stereo genotype show OUT/genotype.json`)
     """
     import logging
 
@@ -66,6 +89,10 @@ def train_stereo_command(
         crop_height=crop_height, crop_width=crop_width, loss=loss, seed=seed, device=device, amp=amp,
         workers=workers, max_steps_per_epoch=max_steps_per_epoch, time_limit_minutes=time_limit_minutes,
         network=network,
+        local=L(dgs=dgs, dgs_deltas=dgs_deltas, dgs_sites_per_batch=dgs_sites_per_batch, tps=tps,
+                tps_decays=tps_decays, tps_kinds=tps_kinds, hns=hns, hns_budget_mj=hns_budget_mj,
+                hns_budget_weight=hns_budget_weight, local_every=local_every, local_batches=local_batches,
+                local_lr=local_lr),
     )
     metrics = train_stereo(config, resume=resume)
     if metrics:
