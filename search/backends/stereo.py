@@ -235,15 +235,29 @@ def search_stereo(config: StereoSearchConfig) -> StereoSearchResult:
         logs["validation"].log_epoch(epoch, metrics)
         validation.append(metrics)
 
+    weight_loader = _loader(train_set, weight_indices, config=config, seed=config.seed)
+    arch_loader = _loader(train_set, arch_indices, config=config, seed=config.seed + 1)
+    local = None
+    if config.any_local:
+        from search.backends.stereo_local import SearchHooks
+
+        local = SearchHooks(config, model, task, weight_loader, arch_loader)
+
+    def on_epoch_end(epoch: int, row: dict[str, float]) -> None:
+        if local is not None:  # rounds first, so validation sees the network with its new neurons
+            local.on_epoch_end(epoch, row)
+        after_epoch(epoch, row)
+
     try:
         result = run_search(
-            model, task, weight_loader=_loader(train_set, weight_indices, config=config, seed=config.seed),
-            arch_loader=_loader(train_set, arch_indices, config=config, seed=config.seed + 1), config=loop,
-            out_dir=out, run_config=run_config, resume=config.resume, progress=config.progress,
-            kind=SEARCH_KIND, ignore_config_keys=RESUME_FREE_KEYS, on_epoch_end=after_epoch)
+            model, local.task if local else task, weight_loader=weight_loader, arch_loader=arch_loader,
+            config=loop, out_dir=out, run_config=run_config, resume=config.resume, progress=config.progress,
+            kind=SEARCH_KIND, ignore_config_keys=RESUME_FREE_KEYS, on_epoch_end=on_epoch_end)
     finally:
         for log in logs.values():
             log.close()
+    if local is not None:
+        result = local.finish(result)
     with torch.no_grad():
         decoded = model.expected_energy_mj(image_size, weights=model.decoded_weights(result.genotype))
     return StereoSearchResult(search=result, decoded_mj=float(decoded), validation=validation)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
+from search.local_config import LocalOptions
+
 DEVICES = ("auto", "cpu", "cuda")
 LOSSES = ("cross_entropy", "smooth_l1")
 
@@ -21,8 +23,9 @@ def _f(default: Any, help_text: str) -> Any:
 
 
 @dataclass(frozen=True)
-class StereoSearchConfig:
-    """``stereo search stereo``: SpikeDHS search of the feature and matching nets on stereo caches."""
+class StereoSearchConfig(LocalOptions):
+    """``stereo search stereo``: SpikeDHS search of the feature and matching nets on stereo caches
+    (with the DGS/TPS/HNS switches of :class:`search.local_config.LocalOptions`)."""
 
     train: tuple[str, ...] = _f((), "Training caches written by `stereo preprocess` (split 50/50 into a "
                                     "weight half and an architecture half).")
@@ -67,6 +70,9 @@ class StereoSearchConfig:
         """Plain dict (lists, not tuples) for checkpoints and JSON."""
         data = asdict(self)
         data["train"], data["val"] = [str(p) for p in self.train], [str(p) for p in self.val]
+        if not self.any_local:  # runs without local searches keep the config (and resume) of earlier versions
+            for f in fields(LocalOptions):
+                del data[f.name]
         return data
 
     def check(self) -> None:

@@ -2,15 +2,18 @@
 
 The stereo counterpart of :mod:`search.backends.classify_local` (whose option parsing,
 :func:`~search.backends.classify_local.build_local_searches`, and batch pairing it reuses).
-:class:`StereoLocal` is what ``train_stereo`` calls when any of ``--dgs/--tps/--hns`` is on: after
-every ``local_every``-th epoch it runs the rounds (HNS, then TPS, then DGS) on the derived
-:class:`stereo.network.SpikingStereoNet`, writes the chosen node settings into the genotype
+:class:`StereoLocal` is what ``train_stereo`` and (through :class:`SearchHooks`) ``search_stereo``
+call when any of ``--dgs/--tps/--hns`` is on: after every ``local_every``-th epoch it runs the
+rounds (HNS, then TPS, then DGS) on the derived :class:`stereo.network.SpikingStereoNet` or on the
+:class:`search.backends.stereo_net.StereoSupernet`, writes the chosen node settings into the genotype
 (``feature.cell<i>.node<j>``, ``matching.cell<i>.node<j>``, honoured by
 :func:`search.derived.build_path_net`), and at the end writes ``local_search.json`` and the PNG
 figures into the run folder.
 
-Sites: every node of the derived cells of the feature net and of the matching net. The stems and
-heads (plain conv-BN-neuron layers the genotype has no keys for) keep their neurons.
+Sites: every node of the derived cells of the feature net and of the matching net; on the supernet,
+every node of every search cell of both trellises, mapped to the derived keys through the decoded
+paths (:func:`search.local.trellis_node_settings`). The stems and heads (plain conv-BN-neuron
+layers the genotype has no keys for) keep their neurons.
 """
 
 from __future__ import annotations
@@ -26,21 +29,33 @@ from torch import nn
 
 from datasets.atomic import atomic_output
 from search.backends.classify_local import RECORD_NAME, build_local_searches, consecutive_pairs
+from search.backends.classify_local import _LocalTask as LocalTask
+from search.cell import node_neuron_configs
 from search.cost import energy_report
 from search.genotype import Genotype
-from search.local import NodeTable, path_net_sites
+from search.local import NodeTable, path_net_sites, trellis_node_settings, trellis_sites
 from search.local_config import LocalOptions
 from search.plots import write_local_figures
 
 NET_NAMES = ("feature", "matching")
+TRELLIS_MODULES = {"feature": "feature_trellis", "matching": "matching_trellis"}
+
+
+def _is_supernet(model: nn.Module) -> bool:
+    return all(hasattr(model, name) for name in TRELLIS_MODULES.values())
 
 
 def stereo_sites(model: nn.Module) -> dict[str, str]:
-    """Site key -> module name of a :class:`stereo.network.SpikingStereoNet` (every derived-cell node).
+    """Site key -> module name of a :class:`stereo.network.SpikingStereoNet` (every derived-cell node)
+    or of a :class:`search.backends.stereo_net.StereoSupernet` (every search-cell node).
 
     Example: ``"feature.cell0.node1"`` -> ``"feature.cells.cells.0.nodes.1"``.
     """
     sites: dict[str, str] = {}
+    if _is_supernet(model):
+        for module_name in TRELLIS_MODULES.values():
+            sites.update(trellis_sites(module_name, getattr(model, module_name)))
+        return sites
     for name in NET_NAMES:
         path_net = getattr(getattr(model, name, None), "cells", None)
         if path_net is None or not hasattr(path_net, "path"):
@@ -79,8 +94,18 @@ class StereoLocal:
         return self.searches.after_epoch(epoch, self.loss_fn, lambda n: islice(pairs(), n))
 
     def genotype(self, base: Genotype) -> Genotype:
-        """``base`` with the current node settings of every site written into ``nodes``."""
-        return base.with_nodes(self.table.node_settings())
+        """``base`` with the current node settings of the sites written into ``nodes`` (on the
+        supernet, those of the search cells on ``base``'s decoded paths)."""
+        if not _is_supernet(self.model):
+            return base.with_nodes(self.table.node_settings())
+        nodes = {}
+        for name, module_name in TRELLIS_MODULES.items():
+            cell, path = base.cell(name), base.path(name)
+            derived_b = [[c.surrogate_b for c in node_neuron_configs(cell, vocabulary_name=base.vocabulary)]
+                         for _ in path]
+            nodes.update(trellis_node_settings(self.table, module_name=module_name, net_name=name, path=path,
+                                               derived_b=derived_b))
+        return base.with_nodes(nodes)
 
     def finish(self) -> list[Path]:
         """Write ``local_search.json`` and the figures into the run folder; returns the paths."""
@@ -106,3 +131,35 @@ def alternate_pairs(loader: Iterable, heldout: Iterable | None = None) -> Iterab
             if other is None:
                 return
         yield batch, other
+
+
+class SearchHooks:
+    """What ``search_stereo`` needs: a wrapped task, an ``on_epoch_end`` callback, a finisher.
+
+    Rounds pair a weight-half batch (the lookahead step) with an architecture-half batch (held out).
+    """
+
+    def __init__(self, config: Any, model: nn.Module, task: Any, weight_loader: Iterable, arch_loader: Iterable
+                 ) -> None:
+        if getattr(config, "resume", False):
+            raise ValueError("--resume is not supported together with --dgs/--tps/--hns (the node settings of "
+                             "the interrupted run are in its genotype.json: retrain that genotype instead)")
+        first = next(iter(arch_loader))
+        device = task.device
+        self.local = StereoLocal(config, model, loss_fn=lambda m, b: task.task_loss(m, b, train=True)[0],
+                                 energy_pair=(first.left[:1].to(device), first.right[:1].to(device)),
+                                 out_dir=config.out)
+        self.task = LocalTask(task, self.local)  # decodes with the node settings
+        self.model, self.weight_loader, self.arch_loader = model, weight_loader, arch_loader
+        self.out_dir = Path(config.out)
+
+    def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
+        if self.local.after_epoch(epoch, lambda: zip(self.weight_loader, self.arch_loader, strict=False)):
+            genotype = self.task.genotype(self.model)  # the loop saved it before this round
+            genotype.save_json(self.out_dir / "genotypes" / f"epoch_{epoch:03d}.json")
+            genotype.save_json(self.out_dir / "genotype.json")
+
+    def finish(self, result: Any) -> Any:
+        result.genotype = self.task.genotype(self.model)
+        self.local.finish()
+        return result

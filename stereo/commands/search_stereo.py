@@ -49,6 +49,18 @@ def search_stereo(
     seed: int = _opt("seed"),
     device: str = _opt("device"),
     num_workers: int = _opt("num_workers"),
+    dgs: bool = _opt("dgs", "--dgs/--no-dgs"),
+    dgs_deltas: str = _opt("dgs_deltas"),
+    dgs_sites_per_batch: int = _opt("dgs_sites_per_batch"),
+    tps: bool = _opt("tps", "--tps/--no-tps"),
+    tps_decays: str = _opt("tps_decays"),
+    tps_kinds: str = _opt("tps_kinds"),
+    hns: bool = _opt("hns", "--hns/--no-hns"),
+    hns_budget_mj: float | None = _opt("hns_budget_mj"),
+    hns_budget_weight: float = _opt("hns_budget_weight"),
+    local_every: int = _opt("local_every"),
+    local_batches: int = _opt("local_batches"),
+    local_lr: float = _opt("local_lr"),
     resume: bool = _opt("resume", "--resume/--no-resume"),
     progress: bool = _opt("progress", "--progress/--no-progress"),
 ) -> None:
@@ -67,6 +79,8 @@ def search_stereo(
         stereo search stereo flying2.h5 --budget-mj 5 --budget-weight 2 --out runs/budget5
 
         stereo search stereo flying2.h5 --out runs/search1 --resume
+
+        stereo search stereo flying2.h5 --dgs --tps --hns --local-every 5 --local-batches 200 --out runs/local
     """
     from search.backends.stereo import search_stereo as run
 

@@ -8,7 +8,7 @@ from search.derived import neuron_config_for
 from search.genotype import Genotype
 from search.local import config_of
 from search.local_config import LocalOptions
-from stereo.network import StereoNetConfig
+from stereo.network import SpikingStereoNet, StereoNetConfig
 from stereo.train import StereoTrainConfig, load_trained_model, train_stereo
 
 TINY_NET = StereoNetConfig(in_channels=2, max_disparity=12, timesteps=2, feature_filter_multiplier=2,
@@ -79,3 +79,23 @@ def test_hns_without_validation_uses_training_batches(tmp_path):
     assert "local_ann_nodes" in metrics
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["local"]["hns"] is True
+
+
+def test_search_stereo_cli_with_dgs_tps_hns_writes_node_settings(tmp_path, run_cli):
+    cache = write_tiny_cache(tmp_path / "four.h5", frames=4)
+    out = tmp_path / "search"
+    code, stdout, err = run_cli(
+        "search", "stereo", cache, "--out", out, "--epochs", 1, "--arch-start-epoch", 0, "--crop-height", 24,
+        "--crop-width", 24, "--max-disparity", 12, "--timesteps", 2, "--feature-layers", 2,
+        "--matching-layers", 2, "--levels", 2, "--filter-multiplier", 2, "--no-progress",
+        "--dgs", "--dgs-sites-per-batch", 2, "--tps", "--hns", "--local-every", 1, "--local-batches", 1)
+    assert code == 0, err
+    genotype = Genotype.load_json(out / "genotype.json")
+    keys = [f"{net}.cell{i}.node{j}" for net in ("feature", "matching") for i in range(2) for j in range(3)]
+    assert sorted(genotype.nodes) == sorted(keys)
+    record = json.loads((out / "local_search.json").read_text())
+    assert record["searches"] == ["hns", "tps", "dgs"]
+    assert any(record["current"][k] != record["initial"][k] for k in record["current"])
+    net = SpikingStereoNet(genotype, TINY_NET)  # the (possibly hybrid) derived network builds and runs
+    with torch.no_grad():
+        assert net(torch.rand(1, 2, 18, 30), torch.rand(1, 2, 18, 30)).disparity.shape == (1, 1, 18, 30)
