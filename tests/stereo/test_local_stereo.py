@@ -99,3 +99,15 @@ def test_search_stereo_cli_with_dgs_tps_hns_writes_node_settings(tmp_path, run_c
     net = SpikingStereoNet(genotype, TINY_NET)  # the (possibly hybrid) derived network builds and runs
     with torch.no_grad():
         assert net(torch.rand(1, 2, 18, 30), torch.rand(1, 2, 18, 30)).disparity.shape == (1, 1, 18, 30)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--tps", "--tps-decays", "0.2,fast"], "--tps-decays must be comma-separated numbers"),
+    (["--dgs", "--resume"], "--resume is not supported together with --dgs/--tps/--hns"),
+])
+def test_bad_local_options_are_one_line_errors(tmp_path, tiny_cache, run_cli, flags, message):
+    out = tmp_path / "bad"
+    code, _, err = run_cli("train", "stereo", tiny_cache, "--out", out, "--epochs", 1, "--max-disparity", 12,
+                           "--timesteps", 2, "--device", "cpu", *flags)
+    assert code != 0 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (out / "last.pt").exists()
