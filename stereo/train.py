@@ -264,6 +264,7 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
                        "lr": scheduler.get_last_lr()[0], "minutes": (time.monotonic() - started) / 60}
             if local is not None:
                 local_metrics, genotype = local.after_epoch(epoch, genotype)
+                add_new_parameters(optimizer, model)  # e.g. the learned tau of a PLIF that TPS chose
                 metrics.update(local_metrics)
             if dist.is_main:
                 if val_set is not None and ((epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs):
@@ -307,6 +308,18 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
     if not config.local.any_local:
         del data["local"]  # runs without local searches keep the config (and resume) of earlier versions
     return data
+
+
+def add_new_parameters(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> int:
+    """Add the model's parameters the optimizer does not hold yet (neurons rebuilt by a local search)
+    as one group at the current learning rate; returns how many were added."""
+    known = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in known]
+    if new:
+        first = optimizer.param_groups[0]
+        optimizer.add_param_group({"params": new, "lr": first["lr"],
+                                   "initial_lr": first.get("initial_lr", first["lr"])})
+    return len(new)
 
 
 class _LocalSearches:

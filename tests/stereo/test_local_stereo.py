@@ -111,3 +111,24 @@ def test_bad_local_options_are_one_line_errors(tmp_path, tiny_cache, run_cli, fl
                            "--timesteps", 2, "--device", "cpu", *flags)
     assert code != 0 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (out / "last.pt").exists()
+
+
+def test_parameters_of_rebuilt_neurons_join_the_optimizer():
+    from search.local import set_module
+    from search.named_genotypes import get_genotype
+    from search.neurons import NeuronConfig, make_neuron
+    from stereo.train import add_new_parameters
+
+    model = SpikingStereoNet(get_genotype("spikedhs_mvsec"), TINY_NET)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1], gamma=0.5)
+    optimizer.step()  # no gradients: nothing moves; only keeps the scheduler's call order
+    scheduler.step()
+    assert add_new_parameters(optimizer, model) == 0
+    set_module(model, "feature.cells.cells.0.nodes.1", make_neuron(NeuronConfig(kind="plif", decay=0.5)))
+    assert add_new_parameters(optimizer, model) == 1
+    plif_w = model.get_submodule("feature.cells.cells.0.nodes.1").w
+    assert optimizer.param_groups[-1]["params"] == [plif_w] and optimizer.param_groups[-1]["lr"] == 5e-4
+    optimizer.step()
+    scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == [5e-4, 5e-4]
