@@ -336,7 +336,7 @@ class _LocalSearches:
         from search.backends.stereo_local import StereoLocal
 
         self.config, self.train_set, self.val_set, self.out = config, train_set, val_set, out
-        first = train_set[0]
+        first = CacheStereoDataset(config.train, seed=config.seed)[0]  # HNS energies: full frame, both views
 
         def loss_fn(net: torch.nn.Module, batch) -> torch.Tensor:
             output = net(batch.left.to(device), batch.right.to(device))

@@ -75,7 +75,8 @@ class StereoLocal:
         loss_fn: ``loss_fn(model, batch)`` -> task loss of a stereo batch (``.left``, ``.right``,
             ``.disparity``).
         energy_pair: ``(left, right)`` event tensors ``[N, C, H, W]`` on the device, for HNS energies
-            (energy per frame = per left/right pair).
+            (energy per frame = per left/right pair; the callers pass one full-resolution frame, so
+            ``--hns-budget-mj`` is in mJ per frame at the caches' resolution, like ``--budget-mj``).
         out_dir: the run folder.
     """
 
@@ -144,10 +145,12 @@ class SearchHooks:
         if getattr(config, "resume", False):
             raise ValueError("--resume is not supported together with --dgs/--tps/--hns (the node settings of "
                              "the interrupted run are in its genotype.json: retrain that genotype instead)")
-        first = next(iter(arch_loader))
+        from stereo.data import CacheStereoDataset
+
+        first = CacheStereoDataset(config.train, seed=config.seed)[0]  # HNS energies: full frame, both views
         device = task.device
         self.local = StereoLocal(config, model, loss_fn=lambda m, b: task.task_loss(m, b, train=True)[0],
-                                 energy_pair=(first.left[:1].to(device), first.right[:1].to(device)),
+                                 energy_pair=(first.left[None].to(device), first.right[None].to(device)),
                                  out_dir=config.out)
         self.task = LocalTask(task, self.local)  # decodes with the node settings
         self.model, self.weight_loader, self.arch_loader = model, weight_loader, arch_loader

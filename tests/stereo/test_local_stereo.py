@@ -132,3 +132,16 @@ def test_parameters_of_rebuilt_neurons_join_the_optimizer():
     optimizer.step()
     scheduler.step()
     assert [g["lr"] for g in optimizer.param_groups] == [5e-4, 5e-4]
+
+
+def test_hns_budget_keeps_nodes_spiking_and_a_loose_one_allows_ann(tmp_path):
+    """Tight budget (1e-9 mJ per frame): every node stays spiking; a loose one (1000 mJ) lets the
+    held-out loss turn nodes to ANN (7 of 18 on this tiny task, seed 0)."""
+    cache = write_tiny_cache(tmp_path / "four.h5", frames=4)
+    ann = {}
+    for name, budget in (("tight", 1e-9), ("loose", 1000.0)):
+        local = LocalOptions(hns=True, hns_budget_mj=budget, local_every=1, local_batches=2, local_lr=0.5)
+        ann[name] = train_stereo(_config(tmp_path, cache, out=str(tmp_path / name), epochs=1, local=local))
+    assert ann["tight"]["local_ann_nodes"] == 0 and ann["loose"]["local_ann_nodes"] > 0
+    nodes = Genotype.load_json(tmp_path / "tight" / "genotype.json").nodes
+    assert all(setting.kind == "lif" for setting in nodes.values())
