@@ -23,6 +23,7 @@ class DemoReport:
         picture: PNG with events, GT, prediction and error of one window.
         infer_dir: the ``stereo infer`` output folder.
         seconds: wall time of the whole demo.
+        energy_mj: the model's energy per frame (mJ), as ``stereo infer`` reports it.
     """
 
     model_metrics: dict
@@ -30,6 +31,7 @@ class DemoReport:
     picture: Path
     infer_dir: Path
     seconds: float
+    energy_mj: float | None = None
 
 
 def run_demo(out_dir: str | os.PathLike, *, seconds: float = 1.0, seed: int = DEMO_SEED,
@@ -77,6 +79,5 @@ def run_demo(out_dir: str | os.PathLike, *, seconds: float = 1.0, seed: int = DE
         max_disparity=float(np.nanmax(sample.disparity)) if np.isfinite(sample.disparity).any() else 48.0,
         path=out / "demo.png", title=f"stereo demo: seed {seed}, window {k} (t = {sample.timestamp:.3f} s)",
     )
-    del report
     return DemoReport(model_metrics=model_metrics, baseline_metrics=baseline, picture=picture, infer_dir=infer_dir,
-                      seconds=time.monotonic() - started)
+                      seconds=time.monotonic() - started, energy_mj=report.energy_mj_per_frame)

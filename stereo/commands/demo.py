@@ -27,7 +27,7 @@ def demo(
 
     report = run_demo(out, seconds=seconds, seed=seed, model_path=model, overwrite=overwrite)
     rows = [row_from_summary("spiking stereo (default model)" if model is None else f"spiking stereo ({model})",
-                             report.model_metrics, note="exact dense GT"),
+                             report.model_metrics, energy_mj=report.energy_mj, note="exact dense GT"),
             row_from_summary("OpenCV SGBM on event images, holes filled", report.baseline_metrics,
                              note="exact dense GT")]
     typer.echo(markdown_table(rows))
