@@ -54,14 +54,14 @@ def make_data(data_dir: Path) -> tuple[list[str], str]:
     return caches[:-1], caches[-1]
 
 
-def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3):
+def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3, epochs: int = 8):
     from stereo.network import StereoNetConfig
     from stereo.train import StereoTrainConfig
 
     network = StereoNetConfig(in_channels=5, max_disparity=48, timesteps=2, input_mode="repeat",
                               feature_filter_multiplier=4, matching_filter_multiplier=2)
     return StereoTrainConfig(
-        train=tuple(train), val=(val,), genotype="spikedhs_mvsec", out=str(run_dir), epochs=8, batch_size=2,
+        train=tuple(train), val=(val,), genotype="spikedhs_mvsec", out=str(run_dir), epochs=epochs, batch_size=2,
         lr=lr, milestones=(6,), lr_gamma=0.5, crop_height=112, crop_width=224, loss="cross_entropy",
         seed=0, device="cpu", amp=False, workers=0, val_every=2, network=network,
     )
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (part of reproducibility)")
     parser.add_argument("--export-only", action="store_true", help="only export an already trained run")
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs (more continues a finished run)")
     args = parser.parse_args(argv)
 
     import torch
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = args.workdir / "run"
     if not args.export_only:
         train, val = make_data(args.workdir / "data")
-        config = train_config(train, val, run_dir, lr=args.lr)
+        config = train_config(train, val, run_dir, lr=args.lr, epochs=args.epochs)
         train_stereo(config, resume=(run_dir / "last.pt").exists())
     export(run_dir)
 
