@@ -17,6 +17,7 @@ Usage::
 
     python -m tools.recipe_default_model --workdir runs/default_model
     python -m tools.recipe_default_model --workdir runs/default_model --export-only
+    python -m tools.recipe_default_model --workdir /tmp/default_dry --dry-run
 """
 
 from __future__ import annotations
@@ -38,14 +39,15 @@ def _stereo(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "stereo", *args], check=True)
 
 
-def make_data(data_dir: Path) -> tuple[list[str], str]:
+def make_data(data_dir: Path, *, seconds: float = SECONDS, seeds: tuple[int, ...] = (*TRAIN_SEEDS, VAL_SEED),
+              ) -> tuple[list[str], str]:
     """Synthesise and preprocess the recordings; returns the training caches and the validation cache."""
     data_dir.mkdir(parents=True, exist_ok=True)
     caches = []
-    for seed in (*TRAIN_SEEDS, VAL_SEED):
+    for seed in seeds:
         prefix = data_dir / f"seed{seed}"
         if not Path(f"{prefix}_data.hdf5").exists():
-            _stereo("synth", str(prefix), "--seconds", str(SECONDS), "--seed", str(seed), "--overwrite")
+            _stereo("synth", str(prefix), "--seconds", str(seconds), "--seed", str(seed), "--overwrite")
         cache = data_dir / f"seed{seed}.h5"
         if not cache.exists():
             _stereo("preprocess", f"{prefix}_data.hdf5", "--out", str(cache), "--representation", "voxel",
@@ -54,12 +56,12 @@ def make_data(data_dir: Path) -> tuple[list[str], str]:
     return caches[:-1], caches[-1]
 
 
-def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3, epochs: int = 8):
+def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3, epochs: int = 8, tiny: bool = False):
     from stereo.network import StereoNetConfig
     from stereo.train import StereoTrainConfig
 
-    network = StereoNetConfig(in_channels=5, max_disparity=48, timesteps=2, input_mode="repeat",
-                              feature_filter_multiplier=4, matching_filter_multiplier=2)
+    network = StereoNetConfig(in_channels=5, max_disparity=48, timesteps=1 if tiny else 2, input_mode="repeat",
+                              feature_filter_multiplier=1 if tiny else 4, matching_filter_multiplier=1 if tiny else 2)
     return StereoTrainConfig(
         train=tuple(train), val=(val,), genotype="spikedhs_mvsec", out=str(run_dir), epochs=epochs, batch_size=2,
         lr=lr, milestones=(6,), lr_gamma=0.5, crop_height=112, crop_width=224, loss="cross_entropy",
@@ -95,6 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export-only", action="store_true", help="only export an already trained run")
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     parser.add_argument("--epochs", type=int, default=8, help="training epochs (more continues a finished run)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="every stage in about a minute: 0.2 s recordings of two seeds, a tiny network, one "
+                             "epoch, exported into WORKDIR/export instead of stereo/default")
     args = parser.parse_args(argv)
 
     import torch
@@ -104,10 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     run_dir = args.workdir / "run"
     if not args.export_only:
-        train, val = make_data(args.workdir / "data")
-        config = train_config(train, val, run_dir, lr=args.lr, epochs=args.epochs)
+        if args.dry_run:
+            train, val = make_data(args.workdir / "data", seconds=0.2, seeds=(TRAIN_SEEDS[0], VAL_SEED))
+        else:
+            train, val = make_data(args.workdir / "data")
+        config = train_config(train, val, run_dir, lr=args.lr, epochs=1 if args.dry_run else args.epochs,
+                              tiny=args.dry_run)
         train_stereo(config, resume=(run_dir / "last.pt").exists())
-    export(run_dir)
+    export(run_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR)
 
 
 if __name__ == "__main__":
