@@ -134,10 +134,10 @@ def _check_no_resume(config: Any) -> None:
                          "the interrupted run are in its genotype.json: retrain that genotype instead)")
 
 
-class _LocalTask:
+class LocalTask:
     """A ``SearchTask`` whose decoded genotype carries the local searches' node settings."""
 
-    def __init__(self, task: Any, local: ClassifyLocal) -> None:
+    def __init__(self, task: Any, local: Any) -> None:
         self.task, self.local = task, local
 
     def task_loss(self, model: nn.Module, batch: Any, *, train: bool) -> tuple[torch.Tensor, dict[str, float]]:
@@ -150,17 +150,19 @@ class _LocalTask:
         return self.local.genotype(self.task.genotype(model))
 
 
-class SearchHooks:
-    """What ``search_classify`` needs: a wrapped task, an ``on_epoch_end`` callback, a finisher."""
+class SearchRoundHooks:
+    """The backend-independent part of the search hooks: a round after each epoch, the genotype saved.
 
-    def __init__(self, config: Any, model: nn.Module, task: Any, weight_loader: Iterable, arch_loader: Iterable
-                 ) -> None:
-        _check_no_resume(config)
-        self.local = ClassifyLocal(config, model, loss_fn=lambda m, b: task.task_loss(m, b, train=True)[0],
-                                   energy_images=_energy_images(task, arch_loader), out_dir=config.out)
-        self.task = _LocalTask(task, self.local)
-        self.model, self.weight_loader, self.arch_loader = model, weight_loader, arch_loader
-        self.out_dir = Path(config.out)
+    Subclasses set ``local`` (``after_epoch``, ``finish``), ``task`` (a :class:`LocalTask`), ``model``,
+    ``weight_loader``, ``arch_loader`` and ``out_dir`` in ``__init__``.
+    """
+
+    local: Any
+    task: LocalTask
+    model: nn.Module
+    weight_loader: Iterable
+    arch_loader: Iterable
+    out_dir: Path
 
     def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
         if self.local.after_epoch(epoch, lambda: zip(self.weight_loader, self.arch_loader, strict=False)):
@@ -172,6 +174,19 @@ class SearchHooks:
         result.genotype = self.task.genotype(self.model)
         self.local.finish()
         return result
+
+
+class SearchHooks(SearchRoundHooks):
+    """What ``search_classify`` needs: a wrapped task, an ``on_epoch_end`` callback, a finisher."""
+
+    def __init__(self, config: Any, model: nn.Module, task: Any, weight_loader: Iterable, arch_loader: Iterable
+                 ) -> None:
+        _check_no_resume(config)
+        self.local = ClassifyLocal(config, model, loss_fn=lambda m, b: task.task_loss(m, b, train=True)[0],
+                                   energy_images=_energy_images(task, arch_loader), out_dir=config.out)
+        self.task = LocalTask(task, self.local)
+        self.model, self.weight_loader, self.arch_loader = model, weight_loader, arch_loader
+        self.out_dir = Path(config.out)
 
 
 class TrainHooks:

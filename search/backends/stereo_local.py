@@ -28,8 +28,13 @@ import torch
 from torch import nn
 
 from datasets.atomic import atomic_output
-from search.backends.classify_local import RECORD_NAME, build_local_searches, consecutive_pairs
-from search.backends.classify_local import _LocalTask as LocalTask
+from search.backends.classify_local import (
+    RECORD_NAME,
+    LocalTask,
+    SearchRoundHooks,
+    build_local_searches,
+    consecutive_pairs,
+)
 from search.cell import node_neuron_configs
 from search.cost import energy_report
 from search.genotype import Genotype
@@ -134,7 +139,7 @@ def alternate_pairs(loader: Iterable, heldout: Iterable | None = None) -> Iterab
         yield batch, other
 
 
-class SearchHooks:
+class SearchHooks(SearchRoundHooks):
     """What ``search_stereo`` needs: a wrapped task, an ``on_epoch_end`` callback, a finisher.
 
     Rounds pair a weight-half batch (the lookahead step) with an architecture-half batch (held out).
@@ -155,14 +160,3 @@ class SearchHooks:
         self.task = LocalTask(task, self.local)  # decodes with the node settings
         self.model, self.weight_loader, self.arch_loader = model, weight_loader, arch_loader
         self.out_dir = Path(config.out)
-
-    def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
-        if self.local.after_epoch(epoch, lambda: zip(self.weight_loader, self.arch_loader, strict=False)):
-            genotype = self.task.genotype(self.model)  # the loop saved it before this round
-            genotype.save_json(self.out_dir / "genotypes" / f"epoch_{epoch:03d}.json")
-            genotype.save_json(self.out_dir / "genotype.json")
-
-    def finish(self, result: Any) -> Any:
-        result.genotype = self.task.genotype(self.model)
-        self.local.finish()
-        return result
