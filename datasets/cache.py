@@ -295,15 +295,8 @@ def preprocess_recording(
             stream.width, stream.height = width, height
             if len(stream) == 0:
                 raise ValueError(f"{stream.name}: no events")
-        if calib is not None:
-            rect = rectify.load_rectification(calib)
-            if (rect.height, rect.width) != (height, width):
-                raise ValueError(f"calibration {calib} is {rect.width}x{rect.height} but the GT is {width}x{height}")
-        elif rec.rectified:
-            rect = rectify.identity(height, width)
-        else:
-            raise ValueError(f"{data_path.name} holds raw (distorted) events: pass --calib with the MVSEC "
-                             "rectification maps (folder of *_map.txt, .npz or calibration .yaml)")
+        rect = (rectify.for_recording(calib, rectified=rec.rectified, height=height, width=width,
+                                      source=data_path.name) or rectify.identity(height, width))
         focal_baseline = gt.focal_baseline or (float(rec.focal_baseline) if rec.focal_baseline is not None
                                                else FOCAL_BASELINE["indoor_flying"])
 

@@ -223,6 +223,30 @@ def load_rectification(calib: str | Path) -> Rectification:
     return Rectification(luts[0], luts[1], height, width, f"maps from {calib.name}")
 
 
+
+def for_recording(calib: str | Path | None, *, rectified: bool, height: int, width: int,
+                  source: str) -> Rectification | None:
+    """The rectification a recording needs: its calibration, or None for already rectified events.
+
+    Args:
+        calib: MVSEC map folder, npz or yaml; None when the recording needs none.
+        rectified: whether the recording says its events are rectified (``stereo synth`` files).
+        height, width: the frame size the calibration must have.
+        source: the recording's name, for the message.
+
+    Raises:
+        ValueError: the calibration has another size, or raw events come without a calibration.
+    """
+    if calib is not None:
+        rect = load_rectification(calib)
+        if (rect.height, rect.width) != (height, width):
+            raise ValueError(f"calibration {calib} is {rect.width}x{rect.height} but the frames are {width}x{height}")
+        return rect
+    if rectified:
+        return None
+    raise ValueError(f"{source} holds raw (distorted) events: pass --calib with the MVSEC "
+                     "rectification maps (folder of *_map.txt, .npz or calibration .yaml)")
+
 # ---------------------------------------------------------------------------------------------
 # Applying a lookup table
 

@@ -140,16 +140,8 @@ class MvsecSource(RecordingSource):
                 stream.width, stream.height = width, height
                 if len(stream) == 0:
                     raise ValueError(f"{stream.name}: no events (missing {stream.name.split('/')[-2]}-camera events)")
-            if calib is not None:
-                rect = rectify.load_rectification(calib)
-                if (rect.height, rect.width) != (height, width):
-                    raise ValueError(f"calibration {calib} is {rect.width}x{rect.height} but the frames are "
-                                     f"{width}x{height}")
-            elif self._rec.rectified:
-                rect = None
-            else:
-                raise ValueError(f"{path.name} holds raw (distorted) events: pass --calib with the MVSEC "
-                                 "rectification maps (folder of *_map.txt, .npz or calibration .yaml)")
+            rect = rectify.for_recording(calib, rectified=self._rec.rectified, height=height, width=width,
+                                         source=path.name)
             attr = self._rec.focal_baseline
             focal_baseline = ((self._gt.focal_baseline if self._gt is not None else None)
                               or (float(attr) if attr is not None else None) or focal_baseline_for(path.name))
