@@ -63,6 +63,9 @@ class StereoTrainConfig:
         time_limit_minutes: stop after the epoch in which this wall time is exceeded (None: no limit).
         val_every: validate every this many epochs (and after the last one).
         local: DGS/TPS/HNS switches and settings (all off: the plain training loop, unchanged).
+        init_from: a trained stereo checkpoint whose weights the run starts from (fine-tuning, e.g. the
+            default model on your own recordings). The genotype is taken from it (``genotype`` is
+            then ignored) and ``network`` must equal its network settings; the optimiser starts fresh.
     """
 
     train: tuple[str, ...]
@@ -86,6 +89,7 @@ class StereoTrainConfig:
     val_every: int = 1
     network: StereoNetConfig = field(default_factory=StereoNetConfig)
     local: LocalOptions = field(default_factory=LocalOptions)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if not self.train:
@@ -149,6 +153,18 @@ def build_model(genotype_spec: str, network: StereoNetConfig) -> tuple[SpikingSt
     return SpikingStereoNet(genotype, network), genotype.to_dict()
 
 
+def _model_from_checkpoint(path: str, network: StereoNetConfig) -> tuple[SpikingStereoNet, dict]:
+    """The network of a trained checkpoint with its weights, for fine-tuning (see ``init_from``)."""
+    model, payload = load_trained_model(path)
+    theirs = payload["extra"]["network"]
+    differ = {k: (v, theirs.get(k)) for k, v in network.to_dict().items() if theirs.get(k) != v}
+    if differ:
+        shown = ", ".join(f"{k} {mine!r} vs {other!r}" for k, (mine, other) in sorted(differ.items()))
+        raise ValueError(f"{path}: the run's network settings differ from the checkpoint's ({shown}); "
+                         f"fine-tuning keeps the checkpoint's network")
+    return model.train(), payload["genotype"]
+
+
 def check_cache_matches(attrs: dict, network: StereoNetConfig, *, what: str) -> None:
     """Refuse caches whose tensors the network cannot take (different channel count)."""
     channels = 2 if attrs["representation"] == "count" else int(attrs["num_bins"])
@@ -179,7 +195,10 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
 
-    model, genotype = build_model(config.genotype, config.network)
+    if config.init_from:
+        model, genotype = _model_from_checkpoint(config.init_from, config.network)
+    else:
+        model, genotype = build_model(config.genotype, config.network)
     model.to(device)
     train_set = CacheStereoDataset(config.train, crop=None, seed=config.seed)
     check_cache_matches(train_set.attrs, config.network, what="the training cache")

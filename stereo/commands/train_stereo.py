@@ -39,6 +39,9 @@ def train_stereo_command(
     max_steps_per_epoch: int = typer.Option(None, help="Cap on steps per epoch."),
     time_limit_minutes: float = typer.Option(None, help="Stop after the epoch that exceeds this wall time."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    init_from: Path = typer.Option(
+        None, help="Start from this trained model's weights (fine-tuning; 'default' = the shipped model). The "
+                   "genotype and network options are then taken from the checkpoint."),
     dgs: bool = _local("dgs", "--dgs/--no-dgs"),
     dgs_deltas: str = _local("dgs_deltas"),
     dgs_sites_per_batch: int = _local("dgs_sites_per_batch"),
@@ -62,6 +65,9 @@ def train_stereo_command(
 
         torchrun --nproc_per_node 2 -m stereo train stereo s.h5 --out runs/ddp
 
+        stereo train stereo my_recording.h5 --init-from default --epochs 5 --lr 1e-3
+        (fine-tune the shipped default model on your own preprocessed recordings)
+
         stereo train stereo s.h5 --val v.h5 --dgs --tps --hns --local-every 5 --local-batches 200
         (node settings chosen by the rounds go into the checkpoint's genotype and OUT/genotype.json;
         show them with `stereo genotype show OUT/genotype.json`)
@@ -76,9 +82,12 @@ def train_stereo_command(
 
     with StereoCache(train[0]) as cache:
         in_channels = int(cache.attrs["num_bins"])
-    network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
-                              input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
-                              matching_filter_multiplier=matching_filter_multiplier)
+    if init_from is not None:
+        init_from, network = _checkpoint_network(init_from)
+    else:
+        network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
+                                  input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
+                                  matching_filter_multiplier=matching_filter_multiplier)
     try:
         milestone_list = tuple(int(m) for m in milestones.split(",") if m.strip())
     except ValueError:
@@ -88,7 +97,7 @@ def train_stereo_command(
         epochs=epochs, batch_size=batch_size, lr=lr, milestones=milestone_list, lr_gamma=lr_gamma,
         crop_height=crop_height, crop_width=crop_width, loss=loss, seed=seed, device=device, amp=amp,
         workers=workers, max_steps_per_epoch=max_steps_per_epoch, time_limit_minutes=time_limit_minutes,
-        network=network,
+        network=network, init_from=None if init_from is None else str(init_from),
         local=L(dgs=dgs, dgs_deltas=dgs_deltas, dgs_sites_per_batch=dgs_sites_per_batch, tps=tps,
                 tps_decays=tps_decays, tps_kinds=tps_kinds, hns=hns, hns_budget_mj=hns_budget_mj,
                 hns_budget_weight=hns_budget_weight, local_every=local_every, local_batches=local_batches,
@@ -98,3 +107,18 @@ def train_stereo_command(
     if metrics:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float | int))
         typer.echo(f"trained {metrics['epoch']} epochs -> {out / 'last.pt'}: {shown}")
+
+
+def _checkpoint_network(path: Path):
+    """``(checkpoint path, its StereoNetConfig)``; ``default`` names the shipped model."""
+    from stereo.network import StereoNetConfig
+    from stereo.train import load_trained_model
+
+    if str(path) == "default":
+        from stereo.infer import default_model_path
+
+        path = default_model_path()
+    if not path.is_file():
+        raise ValueError(f"--init-from: no such checkpoint: {path}")
+    _, payload = load_trained_model(path)
+    return path, StereoNetConfig.from_dict(payload["extra"]["network"])

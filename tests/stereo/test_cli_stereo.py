@@ -32,7 +32,20 @@ def test_eval_writes_table_and_json(trained, run_cli):
     assert records[1]["metrics"]["num_frames"] == 3
 
 
-@pytest.mark.parametrize("case", ["not_a_checkpoint", "other_channels", "cuda", "no_method", "existing_run"])
+def test_init_from_fine_tunes_with_the_checkpoint_network(trained, run_cli, tmp_path):
+    folder, cache = trained
+    # no network options: they come from the checkpoint (the CLI defaults would build a much wider net)
+    code, out, err = run_cli("train", "stereo", cache, "--init-from", folder / "run" / "last.pt", "--epochs", "1",
+                             "--out", tmp_path / "tuned", "--crop-height", "18", "--crop-width", "30",
+                             "--device", "cpu")
+    assert code == 0, err
+    payload = torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)
+    assert payload["extra"]["network"]["feature_filter_multiplier"] == 2
+    assert payload["config"]["init_from"] == str(folder / "run" / "last.pt")
+
+
+@pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "other_channels", "cuda", "no_method",
+                                  "existing_run"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -46,6 +59,8 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")
         args = ["train", "stereo", cache, "--out", tmp_path / "r", "--device", "cuda"]
+    elif case == "missing_init":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", "--init-from", tmp_path / "nope.pt"]
     elif case == "no_method":
         args = ["eval", "stereo", cache]
     else:

@@ -56,6 +56,31 @@ def test_existing_run_needs_resume_and_other_settings_are_refused(tmp_path, tiny
         train_stereo(dataclasses.replace(config, lr=0.5, epochs=2), resume=True)
 
 
+def test_fine_tuning_starts_from_the_checkpoint_weights(tmp_path, tiny_cache):
+    train_stereo(_config(tmp_path, tiny_cache, epochs=1))
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    # lr 0: Adam leaves the parameters where they started, so they must be the checkpoint's, not a fresh init
+    tuned = _config(tmp_path, tiny_cache, out=str(tmp_path / "tuned"), epochs=1, lr=0.0, seed=5,
+                    genotype="not-used-when-fine-tuning", init_from=str(tmp_path / "run" / "last.pt"))
+    train_stereo(tuned)
+    after = torch.load(tmp_path / "tuned" / "last.pt", weights_only=False)
+    assert after["genotype"] == torch.load(tmp_path / "run" / "last.pt", weights_only=False)["genotype"]
+    params = [k for k in trained if "running" not in k and "num_batches" not in k]
+    assert params and all(torch.equal(after["model"][k], trained[k]) for k in params)
+    fresh = _config(tmp_path, tiny_cache, out=str(tmp_path / "fresh"), epochs=1, lr=0.0, seed=5)
+    train_stereo(fresh)
+    fresh_weights = torch.load(tmp_path / "fresh" / "last.pt", weights_only=False)["model"]
+    assert not all(torch.equal(fresh_weights[k], trained[k]) for k in params)
+
+
+def test_fine_tuning_refuses_other_network_settings(tmp_path, tiny_cache):
+    train_stereo(_config(tmp_path, tiny_cache, epochs=1))
+    wider = dataclasses.replace(TINY_NET, feature_filter_multiplier=4)
+    with pytest.raises(ValueError, match="feature_filter_multiplier 4 vs 2"):
+        train_stereo(_config(tmp_path, tiny_cache, out=str(tmp_path / "t"), network=wider,
+                             init_from=str(tmp_path / "run" / "last.pt")))
+
+
 def test_cache_with_other_channel_count_is_refused(tmp_path):
     cache = write_tiny_cache(tmp_path / "c3.h5", channels=3)
     with pytest.raises(ValueError, match="3 channels but the model expects 2"):
