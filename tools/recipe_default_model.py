@@ -7,8 +7,11 @@ Steps (each skipped when its output exists, so a killed run resumes):
 2. train the authors' searched MVSEC genotype (feature path [1, 0], matching path [1, 2, 2, 1]) at
    a laptop-sized width (feature filter multiplier 4, matching 2, T = 2) for 8 epochs (Adam
    lr 5e-3, halved after epoch 6; 112 x 224 crops, batch 2, sub-pixel cross-entropy) with seed 0;
-3. export the best checkpoint (lowest validation mean disparity error) without optimiser state
-   to ``stereo/default/model.pt`` with its training log and metrics.
+3. fine-tune the best checkpoint of step 2 on more varied scenes: the six recordings plus twelve
+   new ones (seeds 108-119), for ``--finetune-epochs`` epochs (Adam lr 2.5e-3, halved after
+   epoch 3; validation every epoch) in ``WORKDIR/finetune``;
+4. export the best checkpoint of step 3 (lowest validation mean disparity error) without
+   optimiser state to ``stereo/default/model.pt`` with both training logs and its metrics.
 
 Bit-for-bit reproducible on the same machine type and thread count (``--threads``, default 1):
 every random choice is seeded and the data loader runs in-process.
@@ -23,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -31,6 +35,8 @@ from pathlib import Path
 
 TRAIN_SEEDS = (101, 102, 103, 104, 105, 106)
 VAL_SEED = 107
+FINETUNE_SEEDS = tuple(range(108, 120))
+FINETUNE_EPOCHS = 5
 SECONDS = 3.0
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "stereo" / "default"
 
@@ -57,6 +63,7 @@ def make_data(data_dir: Path, *, seconds: float = SECONDS, seeds: tuple[int, ...
 
 
 def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3, epochs: int = 8, tiny: bool = False):
+    """Step 2: the from-scratch run."""
     from stereo.network import StereoNetConfig
     from stereo.train import StereoTrainConfig
 
@@ -69,7 +76,14 @@ def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3,
     )
 
 
-def export(run_dir: Path, out_dir: Path = DEFAULT_DIR) -> Path:
+def finetune_config(train: list[str], val: str, init_from: Path, run_dir: Path, *, epochs: int = FINETUNE_EPOCHS,
+                    tiny: bool = False):
+    """Step 3: continue from step 2's best weights on all training scenes with a fresh optimiser."""
+    config = train_config(train, val, run_dir, lr=2.5e-3, epochs=epochs, tiny=tiny)
+    return dataclasses.replace(config, milestones=(3,), val_every=1, init_from=str(init_from))
+
+
+def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, first_run_dir: Path | None = None) -> Path:
     """Copy the best checkpoint (weights, genotype, configs only), its log and metrics into ``out_dir``."""
     import torch
 
@@ -83,6 +97,8 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR) -> Path:
                              config=payload["config"], genotype=payload["genotype"], kind=CHECKPOINT_KIND,
                              extra=payload["extra"])
     shutil.copyfile(run_dir / "log.csv", out_dir / "training_log.csv")
+    if first_run_dir is not None:
+        shutil.copyfile(first_run_dir / "log.csv", out_dir / "training_log_from_scratch.csv")
     metrics = {k: v for k, v in payload["extra"]["metrics"].items()}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     size_mb = target.stat().st_size / 1e6
@@ -96,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (part of reproducibility)")
     parser.add_argument("--export-only", action="store_true", help="only export an already trained run")
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs (more continues a finished run)")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs of the from-scratch run (step 2)")
+    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS,
+                        help="epochs of the fine-tuning run (step 3; more continues a finished run)")
     parser.add_argument("--dry-run", action="store_true",
                         help="every stage in about a minute: 0.2 s recordings of two seeds, a tiny network, one "
                              "epoch, exported into WORKDIR/export instead of stereo/default")
@@ -107,17 +125,21 @@ def main(argv: list[str] | None = None) -> None:
     from stereo.train import train_stereo
 
     torch.set_num_threads(args.threads)
-    run_dir = args.workdir / "run"
+    run_dir, finetune_dir = args.workdir / "run", args.workdir / "finetune"
     if not args.export_only:
         if args.dry_run:
             train, val = make_data(args.workdir / "data", seconds=0.2, seeds=(TRAIN_SEEDS[0], VAL_SEED))
+            more, _ = make_data(args.workdir / "data", seconds=0.2, seeds=(FINETUNE_SEEDS[0], VAL_SEED))
         else:
             train, val = make_data(args.workdir / "data")
+            more, _ = make_data(args.workdir / "data", seeds=(*FINETUNE_SEEDS, VAL_SEED))
         config = train_config(train, val, run_dir, lr=args.lr, epochs=1 if args.dry_run else args.epochs,
                               tiny=args.dry_run)
         train_stereo(config, resume=(run_dir / "last.pt").exists())
-    export(run_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR)
-
+        finetune = finetune_config([*train, *more], val, run_dir / "best.pt", finetune_dir,
+                                   epochs=1 if args.dry_run else args.finetune_epochs, tiny=args.dry_run)
+        train_stereo(finetune, resume=(finetune_dir / "last.pt").exists())
+    export(finetune_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR, first_run_dir=run_dir)
 
 if __name__ == "__main__":
     main()
