@@ -19,6 +19,10 @@ import argparse
 import json
 from pathlib import Path
 
+# variant -> (genotype file, train switches)
+VARIANTS = {"plain": ("plain", {}), "dgs": ("plain", {"dgs": True}), "plif": ("plif", {}),
+            "tps": ("plain", {"tps": True})}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,6 +33,9 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=24)
     parser.add_argument("--local-every", type=int, default=2)
     parser.add_argument("--local-batches", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate of every variant")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                        help="which variants to train (default: all four)")
     args = parser.parse_args()
 
     from datasets.classify import write_shapes_dataset
@@ -46,8 +53,7 @@ def main() -> None:
     genotypes = {"plain": base, "plif": plif}
     for name, genotype in genotypes.items():
         genotype.save_json(args.out / f"{name}.json")
-    variants = {"plain": ("plain", {}), "dgs": ("plain", {"dgs": True}), "plif": ("plif", {}),
-                "tps": ("plain", {"tps": True})}
+    variants = {name: VARIANTS[name] for name in args.variants}
     results = []
     for seed in args.seeds:
         for variant, (geno, switches) in variants.items():
@@ -55,7 +61,7 @@ def main() -> None:
             config = TrainClassifyConfig(
                 genotype=str(args.out / f"{geno}.json"), dataset="folder", data_root=str(data),
                 image_size=args.image_size, filter_multiplier=4, timesteps=4, epochs=args.epochs, batch_size=8,
-                lr=0.05, cutout=False, auxiliary=False, seed=seed, device="cpu", out=str(out), progress=False,
+                lr=args.lr, cutout=False, auxiliary=False, seed=seed, device="cpu", out=str(out), progress=False,
                 local_every=args.local_every, local_batches=args.local_batches, **switches)
             train_classify(config)
             metrics = evaluate_classify(EvalClassifyConfig(checkpoint=str(out / "checkpoint.pt"), device="cpu",
