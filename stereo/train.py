@@ -326,6 +326,8 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
     data["milestones"] = list(config.milestones)
     if not config.local.any_local:
         del data["local"]  # runs without local searches keep the config (and resume) of earlier versions
+    if config.init_from is None:
+        del data["init_from"]  # likewise for runs that do not fine-tune
     return data
 
 
