@@ -25,6 +25,9 @@ def infer(
                                                     "*_map.txt, .npz or .yaml)."),
     width: int = typer.Option(None, "--width", help="Frame width in px (plain files; MVSEC without GT)."),
     height: int = typer.Option(None, "--height", help="Frame height in px (plain files; MVSEC without GT)."),
+    near_events: int = typer.Option(None, "--near-events", help="Semi-dense maps: keep estimates only within this "
+                                                                "many px of a left event of the window (0 = event "
+                                                                "pixels only); real sensors with an empty background."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder / video."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
@@ -38,7 +41,7 @@ def infer(
 
         stereo infer scene_data.hdf5 --gt scene_gt.hdf5 --out scene_out
 
-        stereo infer pendulum.npz --width 128 --height 128 --out pend --video pend/video.mp4
+        stereo infer pendulum.npz --width 128 --height 128 --out pend --video pend/video.mp4 --near-events 3
 
         stereo infer dsec/zurich_city_04_a --model runs/s/best.pt --out z04 --depth png
     """
@@ -61,6 +64,6 @@ def infer(
         report = infer_recording(
             recording, out, model_path=model, gt=gt, right=right, calib=calib, every_ms=every_ms,
             batch_size=batch_size, depth=depth, video=video, overwrite=overwrite, width=width, height=height,
-            device=resolve_device(device), progress=progress,
+            device=resolve_device(device), near_events_px=near_events, progress=progress,
         )
     typer.echo(f"stereo infer: {report.summary_line()}")

@@ -368,3 +368,33 @@ def test_raw_mvsec_is_rectified_with_calib(tmp_path, checkpoint):
     infer_recording(unshifted, tmp_path / "d", model_path=checkpoint, width=40, height=30)
     assert (tmp_path / "a" / "disparity" / "000000.png").read_bytes() != (
         tmp_path / "d" / "disparity" / "000000.png").read_bytes()
+
+
+def test_near_events_keeps_estimates_only_next_to_left_events(tmp_path, checkpoint):
+    from stereo.infer import infer_recording, near_events_mask
+
+    # Hand-worked mask: one event at (row 2, col 3), radius 1 -> the 3x3 block around it.
+    tensor = np.zeros((2, 5, 6), np.float32)
+    tensor[1, 2, 3] = -0.5
+    expected = np.zeros((5, 6), bool)
+    expected[1:4, 2:5] = True
+    assert np.array_equal(near_events_mask(tensor, 1), expected)
+    assert np.array_equal(near_events_mask(tensor, 0), tensor[1] != 0)
+
+    # Left events only in columns 0..9 of a 40-wide frame; right events everywhere.
+    left = random_rows(3000, t0=0.0, t1=0.2, width=10, height=30, seed=1)
+    right = random_rows(3000, t0=0.0, t1=0.2, width=40, height=30, seed=2)
+    recording = write_mvsec(tmp_path / "half_data.hdf5", {"left": left, "right": right})
+    dense = infer_recording(recording, tmp_path / "dense", model_path=checkpoint, width=40, height=30)
+    semi = infer_recording(recording, tmp_path / "semi", model_path=checkpoint, width=40, height=30,
+                           near_events_px=2)
+    assert dense.windows == semi.windows > 0
+    for k in range(semi.windows):
+        d = read_disparity_png(tmp_path / "dense" / "disparity" / f"{k:06d}.png")
+        s = read_disparity_png(tmp_path / "semi" / "disparity" / f"{k:06d}.png")
+        assert np.isfinite(d).all()
+        assert np.isnan(s[:, 12:]).all()  # beyond column 9 + 2 px: no estimate
+        kept = np.isfinite(s)
+        assert kept[:, :10].mean() > 0.9 and np.array_equal(s[kept], d[kept])
+    with pytest.raises(ValueError, match="--near-events"):
+        infer_recording(recording, tmp_path / "bad", model_path=checkpoint, width=40, height=30, near_events_px=-1)
