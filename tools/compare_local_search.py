@@ -10,7 +10,7 @@ shapes dataset (``datasets.classify.write_shapes_dataset``), then evaluates each
 - tps: the same as plain with ``--tps``.
 
 Run:
-    .venv/bin/python tools/compare_local_search.py --out /tmp/compare_local --epochs 6 --seeds 0 1
+    .venv/bin/python tools/compare_local_search.py --out /tmp/compare_local
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ VARIANTS = {"plain": ("plain", {}), "dgs": ("plain", {"dgs": True}), "plif": ("p
             "tps": ("plain", {"tps": True})}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--image-size", type=int, default=8)
-    parser.add_argument("--per-class", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--image-size", type=int, default=16)
+    parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--local-every", type=int, default=2)
     parser.add_argument("--local-batches", type=int, default=6)
-    parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate of every variant")
+    parser.add_argument("--lr", type=float, default=0.025, help="SGD learning rate of every variant")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
                         help="which variants to train (default: all four)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from datasets.classify import write_shapes_dataset
     from search.backends.classify import evaluate_classify, train_classify
@@ -78,6 +78,7 @@ def main() -> None:
         top1 = sum(r["top1"] for r in rows) / len(rows)
         energy = sum(r["energy_mj"] for r in rows) / len(rows)
         print(f"| {variant} | {len(rows)} | {top1:.2f} | {energy:.3e} |")
+    return results
 
 
 if __name__ == "__main__":
