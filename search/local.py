@@ -83,6 +83,19 @@ def config_of(module: nn.Module) -> NeuronConfig:
     raise ValueError(f"{type(module).__name__} is not a neuron kind of search.neurons")
 
 
+def add_new_parameters(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> int:
+    """Add the model's parameters the optimizer does not hold yet (neurons rebuilt by a local search,
+    e.g. the learned tau of a PLIF that TPS chose) as one group at the current learning rate, with
+    the optimizer's other defaults (momentum, weight decay); returns how many were added."""
+    known = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in known]
+    if new:
+        first = optimizer.param_groups[0]
+        optimizer.add_param_group({"params": new, "lr": first["lr"],
+                                   "initial_lr": first.get("initial_lr", first["lr"])})
+    return len(new)
+
+
 def get_module(model: nn.Module, name: str) -> nn.Module:
     """The submodule called ``name`` (dotted); KeyError names it."""
     try:

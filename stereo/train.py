@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from search.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
+from search.local import add_new_parameters
 from search.local_config import LocalOptions
 from search.named_genotypes import resolve_genotype
 from search.runlog import RunLog
@@ -329,18 +330,6 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
     if config.init_from is None:
         del data["init_from"]  # likewise for runs that do not fine-tune
     return data
-
-
-def add_new_parameters(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> int:
-    """Add the model's parameters the optimizer does not hold yet (neurons rebuilt by a local search)
-    as one group at the current learning rate; returns how many were added."""
-    known = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    new = [p for p in model.parameters() if p.requires_grad and id(p) not in known]
-    if new:
-        first = optimizer.param_groups[0]
-        optimizer.add_param_group({"params": new, "lr": first["lr"],
-                                   "initial_lr": first.get("initial_lr", first["lr"])})
-    return len(new)
 
 
 class _LocalSearches:

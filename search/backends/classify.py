@@ -52,6 +52,7 @@ from search.backends.classify_net import NET_NAME, ClassifyNet, ClassifySupernet
 from search.checkpoint import load_checkpoint, restore_checkpoint, save_checkpoint
 from search.cost import PJ_PER_MJ, budget_term, conv_macs, energy_pj, energy_report
 from search.genotype import Genotype
+from search.local import add_new_parameters
 from search.named_genotypes import resolve_genotype
 
 SEARCH_KIND = "search-classify"
@@ -338,6 +339,8 @@ def train_classify(config: TrainClassifyConfig) -> dict[str, Any]:
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             local_metrics, genotype = local.after_epoch(epoch, genotype) if local else ({}, genotype)
+            if local is not None:
+                add_new_parameters(optimizer, model)  # e.g. the learned tau of a PLIF that TPS chose
             test = evaluate_model(model, test_loader, task)
             metrics = {"top1": test["top1"], "top5": test["top5"]}
             row = {"lr": lr, **{f"train_{k}": v / max(steps, 1) for k, v in sums.items()},
