@@ -67,6 +67,11 @@ class StereoTrainConfig:
         init_from: a trained stereo checkpoint whose weights the run starts from (fine-tuning, e.g. the
             default model on your own recordings). The genotype is taken from it (``genotype`` is
             then ignored) and ``network`` must equal its network settings; the optimiser starts fresh.
+        deterministic: ``torch.use_deterministic_algorithms(True)`` for the run (and cuBLAS's fixed
+            workspace), so that a rerun on the same GPU and software gives the same weights bit for
+            bit. Without it CUDA training is not repeatable: on an H200 two identical 6-step runs
+            ended with weights up to 0.2 apart; with it they were identical. CPU runs are
+            repeatable either way.
     """
 
     train: tuple[str, ...]
@@ -91,6 +96,7 @@ class StereoTrainConfig:
     network: StereoNetConfig = field(default_factory=StereoNetConfig)
     local: LocalOptions = field(default_factory=LocalOptions)
     init_from: str | None = None
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         if not self.train:
@@ -187,6 +193,18 @@ def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
         Flat dict: ``epoch``, ``train_loss`` and validation metrics of the last epoch.
     """
     device = resolve_device(config.device)
+    if config.deterministic:
+        # cuBLAS reads this when it first creates its handle, i.e. before the first CUDA matmul
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(config.deterministic or was_deterministic)
+    try:
+        return _train(config, device, resume=resume)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> dict:
     dist = _init_distributed(device)
     if device.type == "cuda" and dist.distributed:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -329,6 +347,8 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
         del data["local"]  # runs without local searches keep the config (and resume) of earlier versions
     if config.init_from is None:
         del data["init_from"]  # likewise for runs that do not fine-tune
+    if not config.deterministic:
+        del data["deterministic"]
     return data
 
 

@@ -39,6 +39,10 @@ def train_stereo_command(
     max_steps_per_epoch: int = typer.Option(None, help="Cap on steps per epoch."),
     time_limit_minutes: float = typer.Option(None, help="Stop after the epoch that exceeds this wall time."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    deterministic: bool = typer.Option(
+        False, "--deterministic/--no-deterministic",
+        help="Deterministic algorithms: a rerun on the same GPU and software gives the same weights bit for bit "
+             "(CUDA training is otherwise not repeatable; CPU training always is)."),
     init_from: Path = typer.Option(
         None, help="Start from this trained model's weights (fine-tuning; 'default' = the shipped model). The "
                    "genotype and network options are then taken from the checkpoint."),
@@ -97,7 +101,7 @@ def train_stereo_command(
         epochs=epochs, batch_size=batch_size, lr=lr, milestones=milestone_list, lr_gamma=lr_gamma,
         crop_height=crop_height, crop_width=crop_width, loss=loss, seed=seed, device=device, amp=amp,
         workers=workers, max_steps_per_epoch=max_steps_per_epoch, time_limit_minutes=time_limit_minutes,
-        network=network, init_from=None if init_from is None else str(init_from),
+        network=network, init_from=None if init_from is None else str(init_from), deterministic=deterministic,
         local=L(dgs=dgs, dgs_deltas=dgs_deltas, dgs_sites_per_batch=dgs_sites_per_batch, tps=tps,
                 tps_decays=tps_decays, tps_kinds=tps_kinds, hns=hns, hns_budget_mj=hns_budget_mj,
                 hns_budget_weight=hns_budget_weight, local_every=local_every, local_batches=local_batches,

@@ -73,6 +73,26 @@ def test_fine_tuning_starts_from_the_checkpoint_weights(tmp_path, tiny_cache):
     assert not all(torch.equal(fresh_weights[k], trained[k]) for k in params)
 
 
+def test_deterministic_runs_with_deterministic_algorithms_and_restores_the_setting(tmp_path, tiny_cache, monkeypatch):
+    import stereo.train as train
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return {}
+
+    monkeypatch.setattr(train, "_train", record)
+    before = torch.are_deterministic_algorithms_enabled()
+    train_stereo(_config(tmp_path, tiny_cache, deterministic=True))
+    train_stereo(_config(tmp_path, tiny_cache))
+    assert seen == [True, before] and torch.are_deterministic_algorithms_enabled() == before
+    monkeypatch.undo()
+    # and the real loop runs under it (CPU): the flag is recorded in the run config
+    train_stereo(_config(tmp_path, tiny_cache, epochs=1, deterministic=True))
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["deterministic"] is True
+
+
 def test_fine_tuning_refuses_other_network_settings(tmp_path, tiny_cache):
     train_stereo(_config(tmp_path, tiny_cache, epochs=1))
     wider = dataclasses.replace(TINY_NET, feature_filter_multiplier=4)
