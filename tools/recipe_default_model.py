@@ -4,21 +4,32 @@ Steps (each skipped when its output exists, so a killed run resumes):
 
 1. ``stereo synth`` the training recordings (seeds 101-106) and the validation recording
    (seed 107), 3 s each, and ``stereo preprocess`` them (voxel grid, 5 bins, 50 ms windows);
-2. train the authors' searched MVSEC genotype (feature path [1, 0], matching path [1, 2, 2, 1]) at
-   a laptop-sized width (feature filter multiplier 4, matching 2, T = 2) for 8 epochs (Adam
-   lr 5e-3, halved after epoch 6; 112 x 224 crops, batch 2, sub-pixel cross-entropy) with seed 0;
-3. fine-tune the best checkpoint of step 2 on more varied scenes: the six recordings plus twelve
-   new ones (seeds 108-119), for ``--finetune-epochs`` epochs (Adam lr 2.5e-3, halved after
-   epoch 3; validation every epoch) in ``WORKDIR/finetune``;
+2. on the CPU, train the authors' searched MVSEC genotype (feature path [1, 0], matching path
+   [1, 2, 2, 1]) at a laptop-sized width (feature filter multiplier 4, matching 2, T = 2) for 8
+   epochs (Adam lr 5e-3, halved after epoch 6; 112 x 224 crops, batch 2, sub-pixel cross-entropy)
+   with seed 0 (46 CPU-minutes);
+3. fine-tune the best checkpoint of step 2 on more varied scenes, the six recordings plus twelve
+   new ones (seeds 108-119), with a fresh Adam at lr 2.5e-3 and validation every epoch:
+
+   - ``--finetune-device cuda`` (the shipped model): 29 epochs, batch 8, lr halved after epochs
+     14 and 24, 6 loader workers, in ``WORKDIR/finetune_cuda`` (4.6 minutes on an H200);
+   - ``--finetune-device cpu``: 5 epochs, batch 2, lr halved after epoch 3, in
+     ``WORKDIR/finetune`` (about 80 CPU-minutes; a weaker model, see ``stereo/default/README.md``);
+
 4. export the best checkpoint of step 3 (lowest validation mean disparity error) without
    optimiser state to ``stereo/default/model.pt`` with both training logs and its metrics.
 
-Bit-for-bit reproducible on the same machine type and thread count (``--threads``, default 1):
-every random choice is seeded and the data loader runs in-process.
+Steps 1, 2 and the CPU variant of 3 are bit-for-bit reproducible on the same machine type and
+thread count (``--threads``, default 1): every random choice is seeded and the data loader runs
+in-process. CUDA training is only repeatable with deterministic algorithms, which the CUDA variant
+uses unless ``--no-deterministic`` is given; the shipped weights come from a run made before that
+switch existed (same settings otherwise), so a rerun gives a model of the same quality, not the
+same weights.
 
 Usage::
 
-    python -m tools.recipe_default_model --workdir runs/default_model
+    python -m tools.recipe_default_model --workdir runs/default_model                 # needs a GPU for step 3
+    python -m tools.recipe_default_model --workdir runs/default_model --finetune-device cpu
     python -m tools.recipe_default_model --workdir runs/default_model --export-only
     python -m tools.recipe_default_model --workdir /tmp/default_dry --dry-run
 """
@@ -36,7 +47,9 @@ from pathlib import Path
 TRAIN_SEEDS = (101, 102, 103, 104, 105, 106)
 VAL_SEED = 107
 FINETUNE_SEEDS = tuple(range(108, 120))
-FINETUNE_EPOCHS = 5
+# step 3 per device: epochs, batch, lr milestones, loader workers, run folder
+FINETUNE = {"cuda": {"epochs": 29, "batch_size": 8, "milestones": (14, 24), "workers": 6, "dir": "finetune_cuda"},
+            "cpu": {"epochs": 5, "batch_size": 2, "milestones": (3,), "workers": 0, "dir": "finetune"}}
 SECONDS = 3.0
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "stereo" / "default"
 
@@ -76,11 +89,14 @@ def train_config(train: list[str], val: str, run_dir: Path, *, lr: float = 5e-3,
     )
 
 
-def finetune_config(train: list[str], val: str, init_from: Path, run_dir: Path, *, epochs: int = FINETUNE_EPOCHS,
-                    tiny: bool = False):
+def finetune_config(train: list[str], val: str, init_from: Path, run_dir: Path, *, device: str = "cuda",
+                    epochs: int | None = None, deterministic: bool = True, tiny: bool = False):
     """Step 3: continue from step 2's best weights on all training scenes with a fresh optimiser."""
-    config = train_config(train, val, run_dir, lr=2.5e-3, epochs=epochs, tiny=tiny)
-    return dataclasses.replace(config, milestones=(3,), val_every=1, init_from=str(init_from))
+    settings = FINETUNE[device]
+    config = train_config(train, val, run_dir, lr=2.5e-3, epochs=epochs or settings["epochs"], tiny=tiny)
+    return dataclasses.replace(config, batch_size=settings["batch_size"], milestones=settings["milestones"],
+                               workers=0 if tiny else settings["workers"], val_every=1, device=device,
+                               init_from=str(init_from), deterministic=deterministic and device == "cuda")
 
 
 def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, first_run_dir: Path | None = None) -> Path:
@@ -113,8 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export-only", action="store_true", help="only export an already trained run")
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate")
     parser.add_argument("--epochs", type=int, default=8, help="epochs of the from-scratch run (step 2)")
-    parser.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS,
-                        help="epochs of the fine-tuning run (step 3; more continues a finished run)")
+    parser.add_argument("--finetune-device", choices=sorted(FINETUNE), default="cuda",
+                        help="device of the fine-tuning step 3 (cuda: the shipped model)")
+    parser.add_argument("--finetune-epochs", type=int, default=None,
+                        help="epochs of step 3 (default: 29 on cuda, 5 on cpu; more continues a finished run)")
+    parser.add_argument("--no-deterministic", dest="deterministic", action="store_false",
+                        help="CUDA step 3 without deterministic algorithms (faster, not repeatable)")
     parser.add_argument("--dry-run", action="store_true",
                         help="every stage in about a minute: 0.2 s recordings of two seeds, a tiny network, one "
                              "epoch, exported into WORKDIR/export instead of stereo/default")
@@ -125,8 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     from stereo.train import train_stereo
 
     torch.set_num_threads(args.threads)
-    run_dir, finetune_dir = args.workdir / "run", args.workdir / "finetune"
+    device = "cpu" if args.dry_run else args.finetune_device
+    run_dir, finetune_dir = args.workdir / "run", args.workdir / FINETUNE[device]["dir"]
     if not args.export_only:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise SystemExit("step 3 runs on a GPU by default (the shipped model); this machine has none: pass "
+                             "--finetune-device cpu for the CPU variant")
         if args.dry_run:
             train, val = make_data(args.workdir / "data", seconds=0.2, seeds=(TRAIN_SEEDS[0], VAL_SEED))
             more, _ = make_data(args.workdir / "data", seconds=0.2, seeds=(FINETUNE_SEEDS[0], VAL_SEED))
@@ -136,8 +160,9 @@ def main(argv: list[str] | None = None) -> None:
         config = train_config(train, val, run_dir, lr=args.lr, epochs=1 if args.dry_run else args.epochs,
                               tiny=args.dry_run)
         train_stereo(config, resume=(run_dir / "last.pt").exists())
-        finetune = finetune_config([*train, *more], val, run_dir / "best.pt", finetune_dir,
-                                   epochs=1 if args.dry_run else args.finetune_epochs, tiny=args.dry_run)
+        finetune = finetune_config([*train, *more], val, run_dir / "best.pt", finetune_dir, device=device,
+                                   epochs=1 if args.dry_run else args.finetune_epochs,
+                                   deterministic=args.deterministic, tiny=args.dry_run)
         train_stereo(finetune, resume=(finetune_dir / "last.pt").exists())
     export(finetune_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR, first_run_dir=run_dir)
 
