@@ -338,7 +338,17 @@ def test_cli_writes_both_files_and_refuses_to_overwrite(run_cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s_data.hdf5", "s_gt.hdf5"]
 
 
+def test_cli_depth_range_reaches_the_ground_truth(run_cli, tmp_path):
+    code, _, err = run_cli("synth", str(tmp_path / "s"), "--seconds", "0.2", "--max-depth", "2.5")
+    assert code == 0, err
+    with h5py.File(tmp_path / "s_gt.hdf5", "r") as g:
+        depth = g["davis/left/depth_image_rect"][:]
+    finite = depth[np.isfinite(depth)]
+    assert finite.size and finite.max() <= 2.5 and finite.min() >= 0.6  # default --min-depth 0.6
+
+
 @pytest.mark.parametrize("args, message", [
+    (("s", "--seconds", "0.2", "--min-depth", "3", "--max-depth", "2"), "min_depth_m must be smaller"),
     (("missing/s", "--seconds", "0.2"), "does not exist"),
     (("s", "--seconds", "0"), "seconds"),
     (("s", "--seconds", "-1"), "seconds"),
