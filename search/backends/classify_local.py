@@ -37,6 +37,15 @@ from search.tps import TPSConfig, make_tps, parse_floats, parse_kinds
 RECORD_NAME = "local_search.json"
 
 
+def write_local_record(searches: LocalSearches, out_dir: Path) -> list[Path]:
+    """Write ``out_dir/local_search.json`` (every round of ``searches``) and its figures; returns the paths."""
+    record = searches.to_dict()
+    path = out_dir / RECORD_NAME
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    return [path, *write_local_figures(record, out_dir)]
+
+
 def classify_sites(model: nn.Module) -> dict[str, str]:
     """Site key -> module name of a :class:`ClassifyNet` or a :class:`ClassifySupernet`."""
     sites = {node_key(NET_NAME): "stem.neuron"}
@@ -106,11 +115,7 @@ class ClassifyLocal:
 
     def finish(self) -> list[Path]:
         """Write ``local_search.json`` and the figures into the run folder; returns the paths."""
-        record = self.searches.to_dict()
-        path = self.out_dir / RECORD_NAME
-        with atomic_output(path) as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
-        return [path, *write_local_figures(record, self.out_dir)]
+        return write_local_record(self.searches, self.out_dir)
 
 
 def consecutive_pairs(loader: Iterable) -> Iterable[tuple[Any, Any]]:

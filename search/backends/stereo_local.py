@@ -18,7 +18,6 @@ layers the genotype has no keys for) keep their neurons.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
@@ -27,20 +26,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from datasets.atomic import atomic_output
 from search.backends.classify_local import (
-    RECORD_NAME,
     LocalTask,
     SearchRoundHooks,
     build_local_searches,
     consecutive_pairs,
+    write_local_record,
 )
 from search.cell import node_neuron_configs
 from search.cost import energy_report
 from search.genotype import Genotype
 from search.local import NodeTable, path_net_sites, trellis_node_settings, trellis_sites
 from search.local_config import LocalOptions
-from search.plots import write_local_figures
 
 NET_NAMES = ("feature", "matching")
 TRELLIS_MODULES = {"feature": "feature_trellis", "matching": "matching_trellis"}
@@ -115,11 +112,7 @@ class StereoLocal:
 
     def finish(self) -> list[Path]:
         """Write ``local_search.json`` and the figures into the run folder; returns the paths."""
-        record = self.searches.to_dict()
-        path = self.out_dir / RECORD_NAME
-        with atomic_output(path) as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
-        return [path, *write_local_figures(record, self.out_dir)]
+        return write_local_record(self.searches, self.out_dir)
 
 
 def alternate_pairs(loader: Iterable, heldout: Iterable | None = None) -> Iterable[tuple[Any, Any]]:
