@@ -81,14 +81,25 @@ def bench_markdown(result: dict) -> str:
     return "\n".join(parts)
 
 
+def _save_png(fig, path: Path) -> Path:
+    """Lay out, write atomically and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from datasets.atomic import atomic_output
+
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path
+
+
 def write_plots(result: dict, out: str | Path) -> list[Path]:
     """``accuracy_vs_energy.png`` and ``throughput.png`` (when those sections ran); returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from datasets.atomic import atomic_output
 
     out = Path(out)
     written = []
@@ -109,12 +120,7 @@ def write_plots(result: dict, out: str | Path) -> list[Path]:
         ax.set_ylabel("1PA (%)")
         ax.set_title("held-out synthetic benchmark: accuracy vs energy")
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-        fig.tight_layout()
-        path = out / "accuracy_vs_energy.png"
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-        plt.close(fig)
-        written.append(path)
+        written.append(_save_png(fig, out / "accuracy_vs_energy.png"))
     if result.get("inference"):
         rows = result["inference"]
         labels = [textwrap.fill(f"{r['name']} [{r['device']}, batch {r['batch_size']}]", 44) for r in rows]
@@ -128,10 +134,5 @@ def write_plots(result: dict, out: str | Path) -> list[Path]:
         ax.set_xlabel(f"windows/s at {rows[0]['width']}x{rows[0]['height']}")
         ax.set_title("inference throughput (blue: spiking, orange: ANN peer)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "throughput.png"
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-        plt.close(fig)
-        written.append(path)
+        written.append(_save_png(fig, out / "throughput.png"))
     return written
