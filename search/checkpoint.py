@@ -139,7 +139,9 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/UnpicklingError/EOFError/...
-        raise ValueError(f"{path} is not a readable checkpoint: {type(exc).__name__}: {exc}") from exc
+        # torch's own messages run over several lines of advice; the first one names the problem
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"{path} is not a readable checkpoint: {type(exc).__name__}: {detail}") from exc
     if not isinstance(payload, dict) or "format" not in payload or "model" not in payload:
         raise ValueError(f"{path} is not a checkpoint written by this project (no 'format'/'model' entries)")
     if payload["format"] > CHECKPOINT_FORMAT:

@@ -66,6 +66,12 @@ _register_commands()
 USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, LookupError)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The error contract is one line: messages from libraries can carry several."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map every failure to one stderr line."""
     debug = os.environ.get("STEREO_DEBUG", "") not in ("", "0")
@@ -78,12 +84,12 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as exc:
         if debug:
             raise
-        print(f"stereo: error: {exc}", file=sys.stderr)
+        print(f"stereo: error: {_first_line(exc)}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - the CLI contract is "never a traceback"
         if debug:
             raise
-        print(f"stereo: internal error: {type(exc).__name__}: {exc} (set STEREO_DEBUG=1 for details)",
+        print(f"stereo: internal error: {type(exc).__name__}: {_first_line(exc)} (set STEREO_DEBUG=1 for details)",
               file=sys.stderr)
         sys.exit(2)
 

@@ -210,8 +210,6 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     out = Path(config.out)
-    if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
 
     if config.init_from:
@@ -227,6 +225,8 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     val_set = CacheStereoDataset(config.val, seed=config.seed) if config.val else None
     if val_set is not None:
         check_cache_matches(val_set.attrs, config.network, what="the validation cache")
+    if dist.is_main:  # only once the inputs are known to be usable: a refused run leaves no folder
+        out.mkdir(parents=True, exist_ok=True)
     local = (_local_searches(config, model, train_set, val_set, device, out, dist=dist, resume=resume)
              if config.local.any_local else None)
 

@@ -44,8 +44,8 @@ def test_init_from_fine_tunes_with_the_checkpoint_network(trained, run_cli, tmp_
     assert payload["config"]["init_from"] == str(folder / "run" / "last.pt")
 
 
-@pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "other_channels", "cuda", "no_method",
-                                  "existing_run"])
+@pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "garbage_init", "other_channels", "cuda",
+                                  "no_method", "existing_run"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -61,6 +61,10 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
         args = ["train", "stereo", cache, "--out", tmp_path / "r", "--device", "cuda"]
     elif case == "missing_init":
         args = ["train", "stereo", cache, "--out", tmp_path / "r", "--init-from", tmp_path / "nope.pt"]
+    elif case == "garbage_init":  # torch's unpickling error spans many lines
+        garbage = tmp_path / "garbage.pt"
+        garbage.write_text("not a checkpoint\n")
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", "--init-from", garbage]
     elif case == "no_method":
         args = ["eval", "stereo", cache]
     else:
@@ -69,3 +73,5 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     assert code != 0
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+    if case in ("missing_init", "garbage_init"):
+        assert not (tmp_path / "r").exists()
