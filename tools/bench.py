@@ -154,7 +154,8 @@ def preprocessing_throughput(num_events: int, *, num_bins: int = 5, repeats: int
             "max_abs_diff_to_numpy": diff}
 
 
-def _load_model(spec: str | None):
+def load_model(spec: str | None):
+    """``(path, model in eval mode, checkpoint payload)`` of a checkpoint path, or of the shipped model for None."""
     from stereo.infer import default_model_path
     from stereo.train import load_trained_model
 
@@ -190,7 +191,7 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     needs_model = "inference" in config.sections or "accuracy" in config.sections
-    model_path, model, payload = _load_model(config.model) if needs_model else (None, None, None)
+    model_path, model, payload = load_model(config.model) if needs_model else (None, None, None)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -113,7 +113,8 @@ class MethodScore:
     notes: list[str] = field(default_factory=list)
 
 
-def _windows(recordings: list[tuple[Path, Path]], window_ms: float, max_windows: int | None) -> Iterator:
+def benchmark_windows(recordings: list[tuple[Path, Path]], window_ms: float, max_windows: int | None) -> Iterator:
+    """``(source, window)`` for the windows every method is scored on: one per GT frame, ``(t - window_ms, t]``."""
     from stereo.recordings import iter_windows, open_recording, plan_windows
 
     count = 0
@@ -183,7 +184,7 @@ def evaluate_benchmark(model, payload: dict, recordings: list[tuple[Path, Path]]
                                                        focal_baseline=fb))
         pending.clear()
 
-    for source, window in _windows(recordings, settings.window_ms, max_windows):
+    for source, window in benchmark_windows(recordings, settings.window_ms, max_windows):
         height, width = source.height, source.width
         fb = float(source.focal_baseline)
         gt = prepare_ground_truth(window.gt_disparity, gt_mode)
