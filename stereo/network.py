@@ -30,6 +30,7 @@ from stereo.cost_volume import concat_cost_volume
 from stereo.disparity import soft_argmin
 
 INPUT_MODES = ("repeat", "bins_as_time")
+COST_UPSAMPLING = ("trilinear", "aligned")
 STEM_STRIDE = 3
 
 
@@ -48,6 +49,12 @@ class StereoNetConfig:
         matching_filter_multiplier: channels per node at level 0 of the matching net.
         mix: where a node mixes its inputs: ``"membrane"`` (currents into one neuron) or ``"spike"``.
         neuron: default neuron settings (per-node settings in the genotype override them).
+        cost_upsampling: how the 1/3-resolution matching cost reaches full resolution.
+            ``"trilinear"`` (LEAStereo, and the shipped model): ``F.interpolate`` with
+            ``align_corners=False``, which puts coarse sample ``k`` at full index ``3k + 1`` (in
+            disparity and in x, y) although the stride-3 stem and the cost volume place it at ``3k``;
+            ``"aligned"``: linear interpolation with coarse ``k`` at full ``3k`` (see
+            :func:`aligned_upsample`).
     """
 
     in_channels: int = 5
@@ -58,8 +65,11 @@ class StereoNetConfig:
     matching_filter_multiplier: int = 8
     mix: str = "membrane"
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    cost_upsampling: str = "trilinear"
 
     def __post_init__(self) -> None:
+        if self.cost_upsampling not in COST_UPSAMPLING:
+            raise ValueError(f"unknown cost_upsampling {self.cost_upsampling!r}; known: {', '.join(COST_UPSAMPLING)}")
         if self.input_mode not in INPUT_MODES:
             raise ValueError(f"unknown input_mode {self.input_mode!r}; known: {', '.join(INPUT_MODES)}")
         if self.max_disparity < STEM_STRIDE or self.max_disparity % STEM_STRIDE:
@@ -73,7 +83,10 @@ class StereoNetConfig:
             raise ValueError("in_channels, timesteps and filter multipliers must be >= 1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.cost_upsampling == "trilinear":
+            del data["cost_upsampling"]  # checkpoints made before the option keep their form
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> StereoNetConfig:
@@ -112,6 +125,24 @@ def encode_events(x: torch.Tensor, *, timesteps: int, mode: str) -> torch.Tensor
     if mode == "bins_as_time":
         return x.transpose(0, 1).unsqueeze(2)
     raise ValueError(f"unknown input mode {mode!r}; known: {', '.join(INPUT_MODES)}")
+
+
+def aligned_upsample(cost: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+    """Linear upsampling by 3 of ``[N, D', h, w]`` to ``[N, *size]`` with coarse index ``k`` at full index ``3k``.
+
+    Along each axis, full index ``i`` reads coarse position ``min(i / 3, n - 1)`` (``n`` coarse
+    samples) by linear interpolation; indices past the last sample repeat it. Each ``size`` entry
+    must be at most ``3 n``.
+    """
+    coarse = tuple(cost.shape[1:])
+    if any(s > 3 * n for s, n in zip(size, coarse, strict=True)):
+        raise ValueError(f"cannot upsample {coarse} by 3 to {size}")
+    exact = tuple(3 * (n - 1) + 1 for n in coarse)  # align_corners=True at this size: coarse k at 3k
+    out = F.interpolate(cost.unsqueeze(1), size=exact, mode="trilinear", align_corners=True).squeeze(1)
+    pad = [max(s - e, 0) for s, e in zip(size, exact, strict=True)]
+    if any(pad):
+        out = F.pad(out.unsqueeze(1), (0, pad[2], 0, pad[1], 0, pad[0]), mode="replicate").squeeze(1)
+    return out[:, :size[0], :size[1], :size[2]]
 
 
 class _BackToLevelZero(nn.Module):
@@ -235,8 +266,11 @@ class SpikingStereoNet(nn.Module):
         volume = concat_cost_volume(features[:, :n], features[:, n:],
                                     num_disparities=cfg.max_disparity // STEM_STRIDE)
         cost = self.matching(volume)  # [N, D/3, h, w]
-        cost = F.interpolate(cost.unsqueeze(1), size=(cfg.max_disparity, height + pad_h, width + pad_w),
-                             mode="trilinear", align_corners=False).squeeze(1)
+        full = (cfg.max_disparity, height + pad_h, width + pad_w)
+        if cfg.cost_upsampling == "aligned":
+            cost = aligned_upsample(cost, full)
+        else:
+            cost = F.interpolate(cost.unsqueeze(1), size=full, mode="trilinear", align_corners=False).squeeze(1)
         disparity, log_probability = soft_argmin(cost[..., :height, :width])
         return StereoOutput(disparity=disparity, log_probability=log_probability)
 

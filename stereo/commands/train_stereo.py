@@ -32,6 +32,8 @@ def train_stereo_command(
     input_mode: str = typer.Option("repeat", help="repeat (tensor at every step) or bins_as_time (bin t at step t)."),
     feature_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the feature net."),
     matching_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the matching net."),
+    cost_upsampling: str = typer.Option(
+        "trilinear", help="trilinear (LEAStereo: coarse sample k lands at full index 3k+1) or aligned (at 3k)."),
     seed: int = typer.Option(0, help="Seed of weights, sampling and crops."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
@@ -91,7 +93,8 @@ def train_stereo_command(
     else:
         network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
                                   input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
-                                  matching_filter_multiplier=matching_filter_multiplier)
+                                  matching_filter_multiplier=matching_filter_multiplier,
+                                  cost_upsampling=cost_upsampling)
     try:
         milestone_list = tuple(int(m) for m in milestones.split(",") if m.strip())
     except ValueError:

@@ -1,9 +1,12 @@
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from search.genotype import Genotype
 from search.named_genotypes import get_genotype
-from stereo.network import SpikingStereoNet, StereoNetConfig, encode_events
+from stereo.disparity import soft_argmin
+from stereo.network import SpikingStereoNet, StereoNetConfig, aligned_upsample, encode_events
 
 TINY = dict(in_channels=2, max_disparity=12, timesteps=2, feature_filter_multiplier=2, matching_filter_multiplier=2)
 
@@ -74,3 +77,43 @@ def test_genotype_without_stereo_cells_is_refused():
     with pytest.raises(ValueError, match="feature"):
         SpikingStereoNet(get_genotype("spikedhs_cifar"), StereoNetConfig(**TINY))
     assert isinstance(get_genotype("spikedhs_mvsec"), Genotype)
+
+
+def _reference_aligned(cost: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
+    """Separable linear interpolation with np.interp: full index i reads coarse position i / 3."""
+    out = cost
+    for axis, full in enumerate(size, start=1):
+        positions, coarse = np.arange(full) / 3.0, np.arange(out.shape[axis])
+        out = np.apply_along_axis(lambda v, p=positions, c=coarse: np.interp(p, c, v), axis, out)
+    return out
+
+
+@pytest.mark.parametrize("size", [(12, 9, 15), (10, 7, 13)])
+def test_aligned_upsampling_matches_a_separable_reference(size):
+    cost = torch.rand(2, 4, 3, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    got = aligned_upsample(cost, size).numpy()
+    assert got.shape == (2, *size)
+    np.testing.assert_allclose(got, _reference_aligned(cost.numpy(), size), atol=1e-12)
+    with pytest.raises(ValueError, match="cannot upsample"):
+        aligned_upsample(cost, (13, 9, 15))
+
+
+def test_aligned_upsampling_puts_coarse_disparity_k_at_3k_and_trilinear_at_3k_plus_1():
+    cost = torch.full((1, 16, 2, 2), 50.0)
+    cost[:, 5] = 0.0  # the coarse volume matches at k = 5, i.e. 15 px at full resolution
+    aligned = soft_argmin(aligned_upsample(cost, (48, 6, 6)))[0]
+    trilinear = soft_argmin(F.interpolate(cost.unsqueeze(1), size=(48, 6, 6), mode="trilinear",
+                                          align_corners=False).squeeze(1))[0]
+    assert torch.allclose(aligned, torch.tensor(15.0), atol=1e-3)
+    assert torch.allclose(trilinear, torch.tensor(16.0), atol=1e-3)
+
+
+def test_aligned_network_option():
+    cfg = StereoNetConfig(in_channels=2, max_disparity=12, timesteps=2, feature_filter_multiplier=2,
+                          matching_filter_multiplier=2, cost_upsampling="aligned")
+    assert cfg.to_dict()["cost_upsampling"] == "aligned" and StereoNetConfig.from_dict(cfg.to_dict()) == cfg
+    assert "cost_upsampling" not in StereoNetConfig().to_dict()  # older checkpoints keep their form
+    net = SpikingStereoNet(get_genotype("spikedhs_mvsec"), cfg)
+    assert net(torch.rand(1, 2, 20, 31), torch.rand(1, 2, 20, 31)).disparity.shape == (1, 1, 20, 31)
+    with pytest.raises(ValueError, match="cost_upsampling"):
+        StereoNetConfig(cost_upsampling="nearest")
