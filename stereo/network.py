@@ -8,7 +8,8 @@ Pipeline for a left/right pair of event tensors ``[N, C, H, W]``:
 3. concatenation cost volume of the two views, ``[T, N, 2F, D/3, h, w]``;
 4. spiking 3D matching net on its searched path, back to the 1/3 level, a real-valued
    3x3x3 convolution to one channel and the average over time (:class:`MatchingNet`);
-5. trilinear upsampling to ``[N, D, H, W]``, softmin and soft-argmin (:func:`stereo.disparity.soft_argmin`).
+5. upsampling to ``[N, D, H, W]`` (trilinear as LEAStereo, or :func:`aligned_upsample`), softmin and
+   soft-argmin (:func:`stereo.disparity.soft_argmin`).
 
 Any input size works: the input is padded to a multiple of 3 and the output cropped back.
 """
