@@ -84,6 +84,15 @@ class ModelSettings:
     width: int
     focal_baseline: float | None = None
 
+    def window_tensors(self, window, *, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The left and right event tensors ``[C, H, W]`` of a :class:`stereo.recordings.Window`, built as the
+        model's training caches were (``stereo preprocess``)."""
+        from datasets.cache import window_tensor
+
+        return tuple(window_tensor(ev.x, ev.y, ev.t, ev.p, representation=self.representation,
+                                   num_bins=self.num_bins, window_ms=self.window_ms, height=height, width=width,
+                                   t_end=window.t_end) for ev in (window.left, window.right))
+
 
 def checkpoint_settings(payload: dict, *, in_channels: int, source: str) -> ModelSettings:
     """Read and check the preprocessing settings stored in a stereo checkpoint.
@@ -223,7 +232,6 @@ class _Producer(threading.Thread):
         return False
 
     def run(self) -> None:
-        from datasets.cache import window_tensor
         from stereo.recordings import iter_windows
         from stereo.visualize import event_frame_image
 
@@ -233,9 +241,7 @@ class _Producer(threading.Thread):
             for w in iter_windows(src, self.plan, window_ms=s.window_ms):
                 if self.stop.is_set():
                     return
-                tensors = [window_tensor(ev.x, ev.y, ev.t, ev.p, representation=s.representation,
-                                         num_bins=s.num_bins, window_ms=s.window_ms, height=src.height,
-                                         width=src.width, t_end=w.t_end) for ev in (w.left, w.right)]
+                tensors = s.window_tensors(w, height=src.height, width=src.width)
                 image = (event_frame_image(w.left.x, w.left.y, w.left.p, src.height, src.width)
                          if self.event_images else None)
                 batch.append(_Prepared(w.index, w.t_end, tensors[0], tensors[1],

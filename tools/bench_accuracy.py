@@ -149,7 +149,6 @@ def evaluate_benchmark(model, payload: dict, recordings: list[tuple[Path, Path]]
     Returns:
         One :class:`MethodScore` per method, the model first.
     """
-    from datasets.cache import window_tensor
     from search.cost import energy_report
     from stereo.baselines import baseline_disparity, fill_holes_nearest_on_row, tensor_event_image
     from stereo.infer import checkpoint_settings
@@ -189,9 +188,7 @@ def evaluate_benchmark(model, payload: dict, recordings: list[tuple[Path, Path]]
         fb = float(source.focal_baseline)
         gt = prepare_ground_truth(window.gt_disparity, gt_mode)
         empty = len(window.left.t) == 0 or len(window.right.t) == 0  # `stereo infer`: no estimate
-        tensors = [window_tensor(ev.x, ev.y, ev.t, ev.p, representation=settings.representation,
-                                 num_bins=settings.num_bins, window_ms=settings.window_ms, height=height,
-                                 width=width, t_end=window.t_end) for ev in (window.left, window.right)]
+        tensors = settings.window_tensors(window, height=height, width=width)
         pending.append((tensors[0], tensors[1], gt, fb, empty))
         for name in methods:
             start = time.perf_counter()

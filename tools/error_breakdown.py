@@ -131,7 +131,6 @@ def breakdown_on_benchmark(model, payload: dict, recordings, *, near_px: int = 2
     """
     import torch
 
-    from datasets.cache import window_tensor
     from stereo.baselines import baseline_disparity, tensor_event_image
     from stereo.infer import checkpoint_settings, near_events_mask
     from stereo.protocol import GTMode, prepare_ground_truth
@@ -143,9 +142,7 @@ def breakdown_on_benchmark(model, payload: dict, recordings, *, near_px: int = 2
         if len(window.left.t) == 0 or len(window.right.t) == 0:
             continue
         gt = prepare_ground_truth(window.gt_disparity, GTMode())
-        left, right = (window_tensor(ev.x, ev.y, ev.t, ev.p, representation=settings.representation,
-                                     num_bins=settings.num_bins, window_ms=settings.window_ms, height=source.height,
-                                     width=source.width, t_end=window.t_end) for ev in (window.left, window.right))
+        left, right = settings.window_tensors(window, height=source.height, width=source.width)
         with torch.no_grad():
             pred = model(torch.from_numpy(left)[None], torch.from_numpy(right)[None]).disparity[0, 0].numpy()
         sgbm = baseline_disparity(tensor_event_image(left), tensor_event_image(right), method="sgbm",
