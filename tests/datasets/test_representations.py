@@ -71,6 +71,19 @@ def test_voxel_large_random_against_reference_vectorised():
     np.testing.assert_allclose(got.ravel(), ref, atol=1e-4, rtol=1e-5)
 
 
+def test_voxel_dense_and_sparse_paths_agree_with_reference_in_any_time_order():
+    # events_to_voxel sums dense windows (>= 2 events per pixel) per time segment and sparse ones
+    # event by event; times that go back within [t[0], t[-1]] make the segment path hand over.
+    rng = np.random.default_rng(3)
+    height, width, num_bins = 3, 4, 4
+    for n in (5, 23, 24, 400):
+        x, y = rng.integers(0, width, n), rng.integers(0, height, n)
+        p = rng.choice([-1, 1], n)
+        for t in (np.sort(rng.random(n)), np.r_[0.0, rng.random(n - 2), 1.0]):
+            got = events_to_voxel(x, y, t, p, num_bins, height, width)
+            np.testing.assert_allclose(got, voxel_reference(x, y, t, p, num_bins, height, width), atol=1e-5)
+
+
 def test_voxel_edge_cases():
     assert not events_to_voxel([], [], [], [], 3, 2, 2).any()
     one = events_to_voxel(np.array([1]), np.array([0]), np.array([5.0]), np.array([1]), 3, 1, 2)
