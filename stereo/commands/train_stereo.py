@@ -34,6 +34,9 @@ def train_stereo_command(
     matching_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the matching net."),
     cost_upsampling: str = typer.Option(
         "trilinear", help="trilinear (LEAStereo: coarse sample k lands at full index 3k+1) or aligned (at 3k)."),
+    neuron: str = typer.Option(
+        "lif", help="Neuron of every layer the genotype gives no setting: lif, if, plif, or ann (ReLU: the same "
+                    "network without spikes, its ANN peer; use --timesteps 1 with it)."),
     seed: int = typer.Option(0, help="Seed of weights, sampling and crops."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
@@ -74,12 +77,16 @@ def train_stereo_command(
         stereo train stereo my_recording.h5 --init-from default --epochs 5 --lr 1e-3
         (fine-tune the shipped default model on your own preprocessed recordings)
 
+        stereo train stereo s.h5 --val v.h5 --neuron ann --timesteps 1
+        (the ANN peer: the same genotype and widths with ReLUs, to compare with the spiking net)
+
         stereo train stereo s.h5 --val v.h5 --dgs --tps --hns --local-every 5 --local-batches 200
         (node settings chosen by the rounds go into the checkpoint's genotype and OUT/genotype.json;
         show them with `stereo genotype show OUT/genotype.json`)
     """
     import logging
 
+    from search.neurons import NeuronConfig
     from stereo.network import StereoNetConfig
     from stereo.train import StereoTrainConfig, train_stereo
 
@@ -94,7 +101,7 @@ def train_stereo_command(
         network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
                                   input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
                                   matching_filter_multiplier=matching_filter_multiplier,
-                                  cost_upsampling=cost_upsampling)
+                                  cost_upsampling=cost_upsampling, neuron=NeuronConfig(kind=neuron))
     try:
         milestone_list = tuple(int(m) for m in milestones.split(",") if m.strip())
     except ValueError:

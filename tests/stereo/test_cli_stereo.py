@@ -44,8 +44,23 @@ def test_init_from_fine_tunes_with_the_checkpoint_network(trained, run_cli, tmp_
     assert payload["config"]["init_from"] == str(folder / "run" / "last.pt")
 
 
+def test_neuron_ann_trains_the_ann_peer(trained, run_cli, tmp_path):
+    _, cache = trained
+    tiny_t1 = [a if a != "2" or TINY[i - 1] != "--timesteps" else "1" for i, a in enumerate(TINY)]
+    code, _, err = run_cli("train", "stereo", cache, "--out", tmp_path / "ann", "--epochs", "1", "--neuron", "ann",
+                           *tiny_t1)
+    assert code == 0, err
+    from spikingjelly.activation_based.neuron import BaseNode
+
+    from stereo.train import load_trained_model
+
+    model, payload = load_trained_model(tmp_path / "ann" / "last.pt")
+    assert payload["extra"]["network"]["neuron"]["kind"] == "ann" and model.config.timesteps == 1
+    assert not any(isinstance(m, BaseNode) for m in model.modules())  # no spiking neuron left
+
+
 @pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "garbage_init", "other_channels", "cuda",
-                                  "no_method", "existing_run"])
+                                  "no_method", "existing_run", "bad_neuron"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -67,11 +82,13 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
         args = ["train", "stereo", cache, "--out", tmp_path / "r", "--init-from", garbage]
     elif case == "no_method":
         args = ["eval", "stereo", cache]
+    elif case == "bad_neuron":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", "--neuron", "relu", *TINY]
     else:
         args = ["train", "stereo", cache, "--out", folder / "run", *TINY]
     code, _, err = run_cli(*args)
     assert code != 0
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
-    if case in ("missing_init", "garbage_init"):
+    if case in ("missing_init", "garbage_init", "bad_neuron"):
         assert not (tmp_path / "r").exists()
