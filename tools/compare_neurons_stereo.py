@@ -5,6 +5,7 @@ Every variant trains with the same data, seed, crops and steps and is validated 
 
 - ``spiking``: the checkpoint as it is;
 - ``hybrid``: every node of the matching cells a ReLU (genotype node kind ``"ann"``), weights kept;
+- ``hybrid_feature``: the same for the feature cells (whose compute is small beside the matching net's);
 - ``ann``: every neuron a ReLU and one timestep (the "ANN peer" of ``stereo bench``), weights kept;
 - ``ann_scratch``: that ANN from random weights, on ``--scratch-train`` with ``--scratch-lr``.
 
@@ -28,7 +29,7 @@ import json
 import sys
 from pathlib import Path
 
-VARIANTS = ("spiking", "hybrid", "ann", "ann_scratch")
+VARIANTS = ("spiking", "hybrid", "hybrid_feature", "ann", "ann_scratch")
 
 
 def neuron_variant(payload: dict, variant: str) -> dict:
@@ -49,11 +50,11 @@ def neuron_variant(payload: dict, variant: str) -> dict:
     if variant == "spiking":
         return out
     genotype = Genotype.from_dict(out["genotype"])
-    nets = ("matching",) if variant == "hybrid" else ("feature", "matching")
+    nets = {"hybrid": ("matching",), "hybrid_feature": ("feature",)}.get(variant, ("feature", "matching"))
     relu = {node_key(net, i, j): NodeSetting(kind="ann")
             for net in nets for i in range(len(genotype.paths[net])) for j in range(NUM_NODES)}
     out["genotype"] = genotype.with_nodes(relu).to_dict()
-    if variant != "hybrid":
+    if variant in ("ann", "ann_scratch"):
         network = out["extra"]["network"]
         network["neuron"] = {**network["neuron"], "kind": "ann"}
         network["timesteps"] = 1  # a ReLU network gives the same output at every step

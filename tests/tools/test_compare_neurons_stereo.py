@@ -24,6 +24,7 @@ def test_variants_change_neurons_and_keep_weights(tmp_path):
     original, payload = load_trained_model(source)
     for variant, kinds, neuron, timesteps in (("spiking", {"feature": {"lif"}, "matching": {"lif"}}, "lif", 1),
                                                ("hybrid", {"feature": {"lif"}, "matching": {"ann"}}, "lif", 1),
+                                               ("hybrid_feature", {"feature": {"ann"}, "matching": {"lif"}}, "lif", 1),
                                                ("ann", {"feature": {"ann"}, "matching": {"ann"}}, "ann", 1)):
         model, _ = load_trained_model(write_variant(source, variant, tmp_path / f"{variant}.pt"))
         assert _node_kinds(model) == kinds
@@ -40,6 +41,7 @@ def test_ann_variant_of_a_multistep_model_has_one_timestep(tmp_path):
     payload["extra"]["network"]["timesteps"] = 4
     assert neuron_variant(payload, "ann")["extra"]["network"]["timesteps"] == 1
     assert neuron_variant(payload, "hybrid")["extra"]["network"]["timesteps"] == 4
+    assert neuron_variant(payload, "hybrid_feature")["extra"]["network"]["timesteps"] == 4
     assert payload["extra"]["network"]["timesteps"] == 4
 
 
