@@ -263,7 +263,8 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
 
     if dist.is_main:
         (out / "config.json").write_text(json.dumps({"config": run_config, "genotype": genotype}, indent=2))
-    runlog = RunLog(out, start_epoch=start_epoch) if dist.is_main else None
+    # log.csv counts epochs from 1 (row k = after k epochs); the rows of the epochs already done stay
+    runlog = RunLog(out, start_epoch=start_epoch + 1) if dist.is_main else None
     started = time.monotonic()
     metrics: dict = {}
     best = math.inf

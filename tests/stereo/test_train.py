@@ -41,6 +41,9 @@ def test_train_writes_checkpoints_and_resumes_identically(tmp_path, tiny_cache):
     train_stereo(interrupted)
     resumed = train_stereo(dataclasses.replace(interrupted, epochs=2), resume=True)
     assert resumed["train_loss"] == pytest.approx(metrics["train_loss"], rel=1e-5)
+    # the resumed log keeps the epoch done before the interruption: one row per epoch, as uninterrupted
+    logged = [line.split(",")[0] for line in (tmp_path / "run2" / "log.csv").read_text().splitlines()[1:]]
+    assert logged == ["1", "2"]
 
     model, payload = load_trained_model(tmp_path / "run" / "last.pt")
     assert payload["extra"]["data"]["num_bins"] == 2
