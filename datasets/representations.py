@@ -41,15 +41,18 @@ def _scaled_time(t_i, t_first, scale, last):  # pragma: no cover - compiled
     return tn
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _polarity(p_i):  # pragma: no cover - compiled
+    """+1.0 for ON (``p > 0``), -1.0 for OFF, as float32 and without a branch (polarities are random,
+    and the grid is float32, so no conversion per update either)."""
+    return np.float32(2 * np.int64(p_i > 0) - 1)
+
+
 @numba.njit(cache=True, nogil=True)
 def _voxel_direct(x, y, t, p, grid, start, t_first, scale, num_bins, height, width):  # pragma: no cover
     """Events ``start:`` added straight into both bins of the grid: two scattered writes per event."""
     plane = height * width
     last = num_bins - 1
-    # Polarity through a table indexed by (p > 0): random polarities defeat branch prediction,
-    # and LLVM turns the conditional expression into a branch. The weights are float32 like the
-    # grid, which saves two conversions per update (about 10 % of the kernel's time).
-    sign = np.array([-1.0, 1.0], np.float32)
     for i in range(start, t.shape[0]):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
@@ -59,7 +62,7 @@ def _voxel_direct(x, y, t, p, grid, start, t_first, scale, num_bins, height, wid
         if tn < 0.0:
             return _BAD_T
         b = np.int64(tn)
-        pol = sign[np.int64(p[i] > 0)]
+        pol = _polarity(p[i])
         upper = pol * np.float32(tn - b)
         idx = b * plane + yi * width + xi
         grid[idx] += pol - upper
@@ -102,7 +105,7 @@ def _voxel_segmented(x, y, t, p, grid, t_first, scale, num_bins, height, width):
             if b < segment:
                 return _voxel_direct(x, y, t, p, grid, i, t_first, scale, num_bins, height, width)
             segment = b
-        pol = np.float32(2 * np.int64(p[i] > 0) - 1)
+        pol = _polarity(p[i])
         j = np.uint64(2) * (yi * u_width + xi)
         sums[j] += pol
         sums[j + np.uint64(1)] += pol * np.float32(tn - b)
