@@ -29,7 +29,10 @@ import json
 import sys
 from pathlib import Path
 
-VARIANTS = ("spiking", "hybrid", "hybrid_feature", "ann", "ann_scratch")
+# variant -> the nets whose cell nodes become ReLUs ("ann*" also turn every other neuron into one)
+RELU_NETS = {"spiking": (), "hybrid": ("matching",), "hybrid_feature": ("feature",),
+             "ann": ("feature", "matching"), "ann_scratch": ("feature", "matching")}
+VARIANTS = tuple(RELU_NETS)
 
 
 def neuron_variant(payload: dict, variant: str) -> dict:
@@ -47,14 +50,12 @@ def neuron_variant(payload: dict, variant: str) -> dict:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     out = copy.deepcopy(payload)
-    if variant == "spiking":
-        return out
     genotype = Genotype.from_dict(out["genotype"])
-    nets = {"hybrid": ("matching",), "hybrid_feature": ("feature",)}.get(variant, ("feature", "matching"))
     relu = {node_key(net, i, j): NodeSetting(kind="ann")
-            for net in nets for i in range(len(genotype.paths[net])) for j in range(NUM_NODES)}
-    out["genotype"] = genotype.with_nodes(relu).to_dict()
-    if variant in ("ann", "ann_scratch"):
+            for net in RELU_NETS[variant] for i in range(len(genotype.paths[net])) for j in range(NUM_NODES)}
+    if relu:
+        out["genotype"] = genotype.with_nodes(relu).to_dict()
+    if variant.startswith("ann"):
         network = out["extra"]["network"]
         network["neuron"] = {**network["neuron"], "kind": "ann"}
         network["timesteps"] = 1  # a ReLU network gives the same output at every step
@@ -95,6 +96,7 @@ def markdown_table(curves: dict[str, list[float]]) -> str:
 
 def run_variant(variant: str, args: argparse.Namespace) -> Path:
     """Train one variant into ``WORKDIR/<variant>`` (resuming a killed run) and return that folder."""
+    from datasets.atomic import atomic_output
     from search.checkpoint import load_checkpoint
     from stereo.network import StereoNetConfig
     from stereo.train import StereoTrainConfig, train_stereo
@@ -108,7 +110,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> Path:
                   network=StereoNetConfig.from_dict(payload["extra"]["network"]))
     if variant == "ann_scratch":
         genotype = args.workdir / "ann_scratch_genotype.json"
-        genotype.write_text(json.dumps(payload["genotype"]))
+        with atomic_output(genotype) as tmp:
+            tmp.write_text(json.dumps(payload["genotype"]))
         config = StereoTrainConfig(train=tuple(map(str, args.scratch_train or args.train)), genotype=str(genotype),
                                    lr=args.scratch_lr, **common)
     else:
