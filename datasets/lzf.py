@@ -14,12 +14,15 @@ otherwise ``len = c >> 5`` (7 means one more length byte is added), offset
 
 from __future__ import annotations
 
+import threading
+
 import numba
 import numpy as np
 
 _MAX_LITERAL = 32
 _MAX_REF = 264  # 7 + 255 + 2
 _MIN_RUN_WORDS = 3
+_scratch = threading.local()  # per-thread output buffer of encode_sparse_chunk
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -72,6 +75,129 @@ def _encode(src, words, out, word_bytes, check_at, max_ratio):  # pragma: no cov
             if op + (word_bytes * i - lit_start) > max_ratio * word_bytes * i:
                 return -1
     return _literal(src, lit_start, src.shape[0], out, op)
+
+
+_MAX_OFFSET = 8192
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reference(out, op, length, offset):  # pragma: no cover - compiled
+    """Emit a back-reference copying ``length`` (>= 3) bytes from ``offset`` (<= 8192) bytes back."""
+    code = length - 2
+    far = offset - 1
+    if code < 7:
+        out[op] = (code << 5) | (far >> 8)
+        out[op + 1] = far & 255
+        return op + 2
+    out[op] = (7 << 5) | (far >> 8)
+    out[op + 1] = code - 7
+    out[op + 2] = far & 255
+    return op + 3
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_nonzero(words, pairs, start):  # pragma: no cover - compiled
+    """Index of the first non-zero word at or after ``start`` (``len(words)`` if none).
+
+    Zero stretches are skipped two words at a time through the uint64 view ``pairs``.
+    """
+    n_words = words.shape[0]
+    if start % 2 == 1 and start < n_words:
+        if words[start] != 0:
+            return start
+        start += 1
+    i = start // 2
+    while i < pairs.shape[0] and pairs[i] == 0:
+        i += 1
+    if i < pairs.shape[0]:
+        return 2 * i if words[2 * i] != 0 else 2 * i + 1
+    tail = 2 * pairs.shape[0]  # the last word of an odd count
+    if start <= tail < n_words and words[tail] != 0:
+        return tail
+    return n_words
+
+
+@numba.njit(cache=True, nogil=True)
+def _encode_zero_runs(src, words, pairs, out):  # pragma: no cover - compiled
+    """LZF stream of ``words`` (uint32; ``pairs`` the same bytes as uint64) for mostly-zero data.
+
+    Non-zero words become literals. A zero run copies, where it can, from an earlier zero
+    stretch of the output (a back-reference up to 8192 bytes back) instead of starting with a
+    literal zero word, so an isolated non-zero word costs about 8 bytes instead of 12.
+    """
+    n_words = words.shape[0]
+    op = 0
+    lit_head = -1  # out index of the open literal run's control byte (-1: none open)
+    lit_len = 0
+    ref_start = 0  # a stretch of zero bytes already in the decoded output: [ref_start, ref_start + ref_len)
+    ref_len = 0
+    pos = 0  # first word not yet emitted
+    while True:
+        w = _next_nonzero(words, pairs, pos)
+        if w > pos:  # the zero run [pos, w)
+            q = 4 * pos
+            run = 4 * (w - pos)
+            first = min(run, ref_len, _MAX_REF)
+            if first >= 4 and q - (ref_start + ref_len - first) <= _MAX_OFFSET:
+                op = _reference(out, op, first, q - (ref_start + ref_len - first))
+                lit_head = -1
+            else:  # no zero stretch in reach: one literal zero word, then copies of it
+                if lit_head < 0 or lit_len == _MAX_LITERAL:
+                    lit_head, lit_len = op, 0
+                    op += 1
+                for b in range(4):
+                    out[op + b] = 0
+                op += 4
+                lit_len += 4
+                out[lit_head] = lit_len - 1
+                first = 4
+            remaining = run - first
+            while remaining > 0:  # the rest copies the zeros just written (offset 4)
+                length = min(remaining, _MAX_REF)
+                op = _reference(out, op, length, 4)
+                lit_head = -1
+                remaining -= length
+            if run >= min(ref_len, _MAX_REF) or q - (ref_start + ref_len) > _MAX_OFFSET // 2:
+                ref_start, ref_len = q, run
+        if w == n_words:
+            return op
+        if lit_head < 0 or lit_len == _MAX_LITERAL:
+            lit_head, lit_len = op, 0
+            op += 1
+        for b in range(4):
+            out[op + b] = src[4 * w + b]
+        op += 4
+        lit_len += 4
+        out[lit_head] = lit_len - 1
+        pos = w + 1
+
+
+def encode_sparse_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, np.ndarray]:
+    """:func:`encode_chunk` for mostly-zero data such as voxel grids (about a third smaller).
+
+    Only runs of zero words are compressed (runs of other repeated values, such as NaN holes,
+    are not: use :func:`encode_chunk` for those).
+
+    Args:
+        array: C-contiguous, any dtype, ``nbytes`` a multiple of 4.
+        max_ratio: as for :func:`encode_chunk`.
+
+    Returns:
+        ``(filter_mask, data)`` for ``Dataset.id.write_direct_chunk``. ``data`` is a uint8 view
+        of a per-thread buffer that the thread's next call overwrites (or of ``array`` itself
+        when stored raw): copy it to keep it.
+    """
+    if not array.flags.c_contiguous or array.nbytes % 4:
+        raise ValueError(f"expected a C-contiguous array of whole 4-byte words, got {array.dtype} {array.shape}")
+    src = array.reshape(-1).view(np.uint8)
+    size = src.shape[0] + src.shape[0] // _MAX_LITERAL + 16
+    out = getattr(_scratch, "out", None)
+    if out is None or out.shape[0] < size:
+        out = _scratch.out = np.empty(size, np.uint8)
+    n = _encode_zero_runs(src, src.view(np.uint32), src[: src.shape[0] // 8 * 8].view(np.uint64), out)
+    if n > max_ratio * src.shape[0]:
+        return 1, src
+    return 0, out[:n]
 
 
 def lzf_compress(array: np.ndarray) -> bytes:
