@@ -209,7 +209,7 @@ def normalize_voxel(grid: np.ndarray) -> np.ndarray:
 
 
 def events_to_voxel(x, y, t, p, num_bins: int, height: int, width: int, *,
-                    normalize: bool = False) -> np.ndarray:
+                    normalize: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """Voxel grid with bilinear interpolation in time (Zhu et al. 2019).
 
     ``t* = (B-1)(t - t_first)/(t_last - t_first)`` (denominator 1 when all timestamps are equal);
@@ -224,6 +224,8 @@ def events_to_voxel(x, y, t, p, num_bins: int, height: int, width: int, *,
         num_bins: B >= 1.
         height, width: sensor size in pixels.
         normalize: apply :func:`normalize_voxel`.
+        out: optional C-contiguous float32 (B, H, W) array to fill (overwritten, returned
+            unless ``normalize``); reusing one spares a fresh array's page faults.
 
     Returns:
         float32 (B, H, W); zeros for an empty input.
@@ -237,10 +239,17 @@ def events_to_voxel(x, y, t, p, num_bins: int, height: int, width: int, *,
     """
     _check_sizes(num_bins, height, width)
     x, y, t, p = _check(x, y, t, p)
-    grid = np.zeros(num_bins * height * width, np.float32)
+    if out is None:
+        grid = np.zeros(num_bins * height * width, np.float32)
+    else:
+        if out.shape != (num_bins, height, width) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape {(num_bins, height, width)}, "
+                             f"got {out.dtype} {out.shape}")
+        grid = out.reshape(-1)
+        grid.fill(0.0)
     if t.shape[0]:
         _raise_for(_voxel_kernel(x, y, t, p, grid, num_bins, height, width), height, width, "events_to_voxel")
-    grid = grid.reshape(num_bins, height, width)
+    grid = grid.reshape(num_bins, height, width) if out is None else out
     return normalize_voxel(grid) if normalize else grid
 
 

@@ -145,3 +145,17 @@ def test_counts_hand_worked():
     assert got[1].tolist() == [[0.0, 1.0], [0.0, 1.0]]
     with pytest.raises(ValueError, match="outside"):
         events_to_counts(np.array([0]), np.array([2]), np.array([1]), 2, 2)
+
+
+def test_voxel_out_buffer_is_overwritten_and_checked():
+    import pytest
+
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 6, 50), rng.integers(0, 4, 50)
+    t, p = np.sort(rng.random(50)), rng.choice([-1, 1], 50)
+    out = np.full((3, 4, 6), 9.0, np.float32)  # stale values must not survive
+    got = events_to_voxel(x, y, t, p, 3, 4, 6, out=out)
+    assert got is out
+    assert np.array_equal(out, events_to_voxel(x, y, t, p, 3, 4, 6))
+    with pytest.raises(ValueError, match="out must be"):
+        events_to_voxel(x, y, t, p, 3, 4, 6, out=np.zeros((3, 4, 5), np.float32))
