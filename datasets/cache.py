@@ -18,6 +18,7 @@ range are skipped.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import numba
 import numpy as np
 
 FORMAT_VERSION = 1
+AB_FLAG = True
 REPRESENTATIONS = ("voxel", "sbt", "count")
 SPARSE_EVENTS = 15_000
 CREATED_BY = "stereo preprocess"
@@ -129,25 +131,48 @@ def _plain(value):
 # One frame: rectify, build the tensor, compress (all without the GIL)
 
 
+def packed_lut(lut: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A rectification lookup table with the target pixel packed as ``(ry << 16) | rx``.
+
+    Args:
+        lut: int (H*W,) raw pixel index -> rectified index ``ry * W + rx``, -1 = dropped.
+        width, height: frame size (each below 32,768 px).
+
+    Returns:
+        int32 (H*W,), -1 where ``lut`` is -1. The per-event kernel then needs no integer division.
+    """
+    if width >= 1 << 15 or height >= 1 << 15:
+        raise ValueError(f"frame size {width}x{height} too large for a packed lookup table")
+    lut = np.asarray(lut, np.int64)
+    return np.where(lut >= 0, ((lut // width) << 16) | (lut % width), -1).astype(np.int32)
+
+
 @numba.njit(cache=True, nogil=True)
-def _rectify_columns(rows, lut, width, height, sparse_from, out_x, out_y, out_t, out_p):  # pragma: no cover
-    """Map rows (n, 4) x, y, t, p through ``lut``; returns (kept, kept before row ``sparse_from``)."""
+def _rectify_columns(rows, packed, width, sparse_from, out_x, out_y, out_t, out_p, mask):  # pragma: no cover
+    """Map rows (n, 4) x, y, t, p through a :func:`packed_lut`; returns the number kept.
+
+    Marks the kept pixels of rows from ``sparse_from`` on in ``mask`` (bool, H*W; pass an empty
+    array to skip).
+    """
     n_out = 0
-    n_before = 0
     sign = np.array([-1, 1], np.int8)  # a table, not a branch: polarities are random
+    marking = mask.shape[0] > 0
     for i in range(rows.shape[0]):
-        if i == sparse_from:
-            n_before = n_out
-        r = lut[np.int64(rows[i, 1]) * width + np.int64(rows[i, 0])]
+        r = packed[np.int64(rows[i, 1]) * width + np.int64(rows[i, 0])]
         if r >= 0:
-            out_x[n_out] = r % width
-            out_y[n_out] = r // width
+            x = r & 0xFFFF
+            y = r >> 16
+            out_x[n_out] = x
+            out_y[n_out] = y
             out_t[n_out] = rows[i, 2]
             out_p[n_out] = sign[np.int64(rows[i, 3] > 0)]
+            if marking and i >= sparse_from:
+                mask[y * width + x] = True
             n_out += 1
-    if sparse_from >= rows.shape[0]:
-        n_before = n_out
-    return n_out, n_before
+    return n_out
+
+
+_scratch = threading.local()
 
 
 @dataclass(frozen=True)
@@ -159,11 +184,11 @@ class _Settings:
     width: int
 
 
-def _tensor(x, y, t, p, s: _Settings, t_end: float) -> np.ndarray:
+def _tensor(x, y, t, p, s: _Settings, t_end: float, out: np.ndarray | None = None) -> np.ndarray:
     from datasets import representations as rep
 
     if s.representation == "voxel":
-        return rep.events_to_voxel(x, y, t, p, s.num_bins, s.height, s.width)
+        return rep.events_to_voxel(x, y, t, p, s.num_bins, s.height, s.width, out=out)
     if s.representation == "sbt":
         return rep.events_to_sbt(x, y, t, p, s.num_bins, s.height, s.width, t_start=t_end - s.window_s, t_end=t_end)
     return rep.events_to_counts(x, y, p, s.height, s.width)
@@ -189,20 +214,37 @@ def window_tensor(x, y, t, p, *, representation: str, num_bins: int, window_ms: 
     return _tensor(x, y, t, p, _Settings(representation, num_bins, window_ms / 1000.0, height, width), t_end)
 
 
-def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float) -> tuple[tuple[int, bytes], ...]:
-    from datasets.lzf import encode_chunk
+def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float):
+    """Both cameras' tensors, the GT disparity and the sparse mask of one window, LZF-encoded.
+
+    Args:
+        rows_by_cam: (left, right) float64 (n, 4) raw event rows of the window.
+        luts: (left, right) :func:`packed_lut` tables.
+        depth: float32 (H, W) GT depth in metres.
+
+    Returns:
+        ``(filter_mask, data)`` per dataset of ``_FRAME_DATASETS``.
+    """
+    from datasets.lzf import encode_chunk, encode_sparse_chunk
     from datasets.mvsec import depth_to_disparity
 
+    plane = s.height * s.width
     chunks = []
-    mask = np.zeros(s.height * s.width, np.bool_)
+    mask = np.zeros(plane, np.bool_)
+    # A grid per worker thread, reused frame after frame: a fresh 1.8 MB array costs hundreds
+    # of page faults, more than filling it. Its encoded copy is what leaves the job.
+    grid = getattr(_scratch, "grid", None)
+    if grid is None or grid.shape != (s.num_bins, s.height, s.width):
+        grid = _scratch.grid = np.empty((s.num_bins, s.height, s.width), np.float32)
     for cam, rows in enumerate(rows_by_cam):
         n = rows.shape[0]
         x, y = np.empty(n, np.int16), np.empty(n, np.int16)
         t, p = np.empty(n, np.float64), np.empty(n, np.int8)
-        n_out, n_before = _rectify_columns(rows, luts[cam], s.width, s.height, max(n - SPARSE_EVENTS, 0), x, y, t, p)
-        chunks.append(encode_chunk(_tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end)))
-        if cam == 0:
-            mask[y[n_before:n_out].astype(np.int64) * s.width + x[n_before:n_out]] = True
+        n_out = _rectify_columns(rows, luts[cam], s.width, max(n - SPARSE_EVENTS, 0), x, y, t, p,
+                                 mask if cam == 0 else mask[:0])
+        tensor = _tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end, grid)
+        filter_mask, data = encode_sparse_chunk(tensor)
+        chunks.append((filter_mask, data.copy()))
     disparity = depth_to_disparity(depth, focal_baseline)
     # Finite disparities do not compress with this encoder: only try when NaN holes are large.
     nan_fraction = np.count_nonzero(np.isnan(disparity)) / disparity.size
@@ -332,12 +374,16 @@ def preprocess_recording(
                 progress(resumed, len(valid))
             with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
                 batches = [todo[i:i + frames_per_batch] for i in range(0, len(todo), frames_per_batch)]
-                pending = _submit(pool, rec, gt, batches[0], valid, ts, rect, focal_baseline, s) if batches else None
+                buffers = _RowBuffers()
+                luts = (packed_lut(rect.left, width, height), packed_lut(rect.right, width, height))
+                pending = (_submit(pool, rec, gt, batches[0], valid, ts, luts, focal_baseline, s, buffers, 0)
+                           if batches else None)
                 for b, batch in enumerate(batches):
                     futures, batch_events = pending
                     # Read the next batch while the workers compute this one.
                     if b + 1 < len(batches):
-                        pending = _submit(pool, rec, gt, batches[b + 1], valid, ts, rect, focal_baseline, s)
+                        pending = _submit(pool, rec, gt, batches[b + 1], valid, ts, luts, focal_baseline, s,
+                                          buffers, (b + 1) % 2)
                     for k, future in zip(batch, futures, strict=True):
                         for (dsid, ndim), (filter_mask, chunk) in zip(targets, future.result(), strict=True):
                             dsid.write_direct_chunk((int(k),) + (0,) * (ndim - 1), chunk, filter_mask)
@@ -359,8 +405,27 @@ def preprocess_recording(
     return PreprocessReport(out_path, len(valid), resumed, before, after, n_events, time.perf_counter() - start_time)
 
 
-def _submit(pool, rec, gt, batch, valid, ts, rect, focal_baseline, s: _Settings):
-    """Read one batch of windows (both cameras, GT) and submit their frame jobs."""
+class _RowBuffers:
+    """Two reusable event-row buffers per camera, used by alternate batches.
+
+    Batch b reads into slot b % 2 while batch b - 1 (the other slot) is being computed; by then
+    every job of batch b - 2, the slot's previous user, has returned its result.
+    """
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[str, int], np.ndarray] = {}
+
+    def get(self, camera: str, slot: int, rows: int) -> np.ndarray:
+        """A float64 (>= rows, 4) buffer for ``camera`` in ``slot`` (0 or 1), grown when too small."""
+        buf = self._slots.get((camera, slot))
+        if buf is None or buf.shape[0] < rows:
+            buf = np.empty((max(rows, 1) * 5 // 4, 4), np.float64)
+            self._slots[camera, slot] = buf
+        return buf
+
+
+def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings, buffers: _RowBuffers, slot: int):
+    """Read one batch of windows (both cameras, GT) into ``slot`` of ``buffers``; submit its frame jobs."""
     ends = ts[valid[batch]]
     starts = ends - s.window_s
     blocks = []
@@ -369,7 +434,7 @@ def _submit(pool, rec, gt, batch, valid, ts, rect, focal_baseline, s: _Settings)
         stream = rec.streams[cam]
         i0 = stream.search(float(starts.min()))
         i1 = stream.search(float(ends.max()), lo=i0)
-        rows = stream.read_rows(i0, i1)
+        rows = stream.read_rows(i0, i1, out=buffers.get(cam, slot, i1 - i0) if AB_FLAG else None)
         t = rows[:, 2]
         lo = np.searchsorted(t, starts, side="right")
         hi = np.searchsorted(t, ends, side="right")
@@ -377,7 +442,6 @@ def _submit(pool, rec, gt, batch, valid, ts, rect, focal_baseline, s: _Settings)
         blocks.append([rows[a:b] for a, b in zip(lo, hi, strict=True)])
     k0, k1 = int(valid[batch].min()), int(valid[batch].max()) + 1
     depth = gt.depth_frames(k0, k1)
-    luts = (rect.left, rect.right)
     futures = [
         pool.submit(_frame_job, (blocks[0][j], blocks[1][j]), luts, depth[valid[k] - k0], focal_baseline, s,
                     float(ends[j]))

@@ -56,9 +56,22 @@ def reference_tensor(rows, t_end, rect, cam, representation):
     return events_to_counts(ev.x, ev.y, ev.p, H, W), win, ev
 
 
+def warp_maps(path):
+    """An npz of made-up rectification maps: a shear and a shift that drop some pixels."""
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    maps = {"left_x_map": xs * 0.97 + 0.03 * ys + 4.3, "left_y_map": ys * 1.02 - 2.6,
+            "right_x_map": xs * 1.01 - 3.7, "right_y_map": ys + 0.02 * xs + 1.4}
+    np.savez(path, **maps)
+    return path
+
+
 @pytest.mark.parametrize("representation", ["voxel", "sbt", "count"])
-def test_cache_matches_reference(tmp_path, shared_data, representation):
-    calib = shared_data / "mvsec_calib" / "mvsec_indoor_flying_rect_maps.npz"
+@pytest.mark.parametrize("maps", ["mvsec", "warp"])
+def test_cache_matches_reference(tmp_path, request, representation, maps):
+    if maps == "mvsec":
+        calib = request.getfixturevalue("shared_data") / "mvsec_calib" / "mvsec_indoor_flying_rect_maps.npz"
+    else:  # runs without the shared data folder
+        calib = warp_maps(tmp_path / "warp.npz")
     data, gt = write_recording(tmp_path, n=120_000)  # > 15,000 left events per window
     out = tmp_path / "c.h5"
     report = preprocess_recording(data, out, gt_path=gt, calib=calib, representation=representation,
@@ -210,3 +223,15 @@ def test_stereo_cache_rejects_other_files(tmp_path):
         StereoCache(tmp_path / "b.h5")
     with pytest.raises(FileNotFoundError):
         StereoCache(tmp_path / "c.h5")
+
+
+def test_packed_lut_matches_the_index_lut():
+    from datasets.cache import packed_lut
+
+    rng = np.random.default_rng(0)
+    height, width = 7, 11
+    lut = rng.integers(-1, height * width, height * width).astype(np.int32)
+    packed = packed_lut(lut, width, height)
+    kept = lut >= 0
+    assert np.array_equal(packed < 0, ~kept)
+    assert np.array_equal((packed[kept] >> 16) * width + (packed[kept] & 0xFFFF), lut[kept])
