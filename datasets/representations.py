@@ -161,6 +161,12 @@ def _counts_kernel(x, y, p, counts, height, width):  # pragma: no cover - compil
     return _OK
 
 
+@numba.njit(cache=True, nogil=True)
+def _zero(a):  # pragma: no cover - compiled
+    """``a[:] = 0`` as one memset (numpy's fill takes a strided path about 4x slower) and without the GIL."""
+    a[:] = 0
+
+
 def _as_kernel_input(a: np.ndarray) -> np.ndarray:
     """A 1-D array numba can read; bool polarity is viewed as uint8 (no copy, input untouched)."""
     a = np.asarray(a)
@@ -246,7 +252,7 @@ def events_to_voxel(x, y, t, p, num_bins: int, height: int, width: int, *,
             raise ValueError(f"out must be a C-contiguous float32 array of shape {(num_bins, height, width)}, "
                              f"got {out.dtype} {out.shape}")
         grid = out.reshape(-1)
-        grid.fill(0.0)
+        _zero(grid)
     if t.shape[0]:
         _raise_for(_voxel_kernel(x, y, t, p, grid, num_bins, height, width), height, width, "events_to_voxel")
     grid = grid.reshape(num_bins, height, width) if out is None else out
