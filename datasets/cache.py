@@ -27,7 +27,6 @@ import numba
 import numpy as np
 
 FORMAT_VERSION = 1
-AB_FLAG = True
 REPRESENTATIONS = ("voxel", "sbt", "count")
 SPARSE_EVENTS = 15_000
 CREATED_BY = "stereo preprocess"
@@ -434,7 +433,7 @@ def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings,
         stream = rec.streams[cam]
         i0 = stream.search(float(starts.min()))
         i1 = stream.search(float(ends.max()), lo=i0)
-        rows = stream.read_rows(i0, i1, out=buffers.get(cam, slot, i1 - i0) if AB_FLAG else None)
+        rows = stream.read_rows(i0, i1, out=buffers.get(cam, slot, i1 - i0))
         t = rows[:, 2]
         lo = np.searchsorted(t, starts, side="right")
         hi = np.searchsorted(t, ends, side="right")
