@@ -237,7 +237,7 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     start_epoch, step = 0, 0
     last = out / LAST_CHECKPOINT
     if resume:
-        payload = load_checkpoint(last, map_location=device)
+        payload = _with_network_defaults(load_checkpoint(last, map_location=device))
         start_epoch, step = restore_checkpoint(
             payload, model=model, config=run_config, genotype=genotype, optimizers={"adam": optimizer},
             schedulers={"lr": scheduler}, kind=CHECKPOINT_KIND,
@@ -337,6 +337,22 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
         if dist.distributed:
             torch.distributed.destroy_process_group()
     return metrics
+
+
+def _with_network_defaults(payload: dict) -> dict:
+    """The checkpoint with its network config completed by the defaults of options added since.
+
+    A run written before an option existed ran with that option's default behaviour, so it
+    resumes under the new version instead of being refused as "a different config".
+    """
+    config = payload.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("network"), dict):
+        return payload
+    try:
+        network = asdict(StereoNetConfig.from_dict(config["network"]))
+    except (TypeError, ValueError):
+        return payload  # not ours to fix: the comparison reports the difference
+    return {**payload, "config": {**config, "network": network}}
 
 
 def _jsonable_config(config: StereoTrainConfig) -> dict:

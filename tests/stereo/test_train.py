@@ -59,6 +59,23 @@ def test_existing_run_needs_resume_and_other_settings_are_refused(tmp_path, tiny
         train_stereo(dataclasses.replace(config, lr=0.5, epochs=2), resume=True)
 
 
+def test_run_from_before_a_network_option_existed_resumes(tmp_path, tiny_cache):
+    # A checkpoint written before cost_upsampling existed (its default is the old behaviour).
+    config = _config(tmp_path, tiny_cache, epochs=1)
+    train_stereo(config)
+    last = tmp_path / "run" / "last.pt"
+    payload = torch.load(last, weights_only=False)
+    del payload["config"]["network"]["cost_upsampling"]
+    torch.save(payload, last)
+    assert train_stereo(dataclasses.replace(config, epochs=2), resume=True)["epoch"] == 2
+    # a real difference in the network is still refused
+    payload = torch.load(last, weights_only=False)
+    payload["config"]["network"]["cost_upsampling"] = "aligned"
+    torch.save(payload, last)
+    with pytest.raises(ValueError, match="different config"):
+        train_stereo(dataclasses.replace(config, epochs=3), resume=True)
+
+
 def test_fine_tuning_starts_from_the_checkpoint_weights(tmp_path, tiny_cache):
     train_stereo(_config(tmp_path, tiny_cache, epochs=1))
     trained = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
