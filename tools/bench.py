@@ -8,7 +8,7 @@ In one process, on the CPU (and on CUDA when present):
 2. inference throughput (windows/s at 260 x 346) and peak memory of the model and of the authors'
    MVSEC genotype (filter multiplier 8, T = 4), each next to its plain ReLU ANN peer
    (:mod:`tools.bench_inference`);
-3. accuracy on the held-out synthetic benchmark (seeds 301, 302): the model vs OpenCV StereoSGBM
+3. accuracy on the held-out synthetic benchmark (seeds 301, 302, or ``--seeds``): the model vs OpenCV StereoSGBM
    and StereoBM on event images and dv-processing's SemiDenseStereoMatcher when installed, all
    with the same hole filling; 1PA, 2PA, mean/median depth error, mean disparity error, energy
    (mJ/frame) and firing rates (:mod:`tools.bench_accuracy`).
@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from tools.bench_accuracy import BENCH_SEEDS
 
 QUICK = {"seconds": 0.5, "windows": 16, "repeats": 2, "events": 1_000_000, "batch_sizes": (1,)}
 FULL = {"seconds": 2.0, "windows": None, "repeats": 5, "events": 5_000_000, "batch_sizes": (1, 4)}
@@ -62,6 +64,8 @@ class BenchConfig:
         batch_sizes: batch sizes of the throughput runs.
         sections: which of :data:`SECTIONS` to run.
         threads: torch CPU threads (None: torch's default).
+        seeds: ``stereo synth`` seeds of the accuracy recordings (default 301, 302); never a
+            seed used for training (101-119) or tuning.
     """
 
     out: Path = Path("bench_results")
@@ -78,6 +82,7 @@ class BenchConfig:
     batch_sizes: tuple[int, ...] | None = None
     sections: tuple[str, ...] = SECTIONS
     threads: int | None = None
+    seeds: tuple[int, ...] = BENCH_SEEDS
 
     def resolved(self) -> BenchConfig:
         """A copy with every None filled from the quick or full defaults (``windows`` may stay None)."""
@@ -91,6 +96,8 @@ class BenchConfig:
             raise ValueError("--height, --width, --repeats, --events and batch sizes must be >= 1")
         if config.seconds < 0.2:
             raise ValueError(f"--seconds must be >= 0.2 (one GT frame after the first window), got {config.seconds}")
+        if not config.seeds:
+            raise ValueError("--seed: at least one benchmark recording is needed")
         if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
             raise ValueError(f"--device must be auto, cpu or cuda, got {config.device!r}")
         return config
@@ -215,7 +222,7 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
         result["inference"] = [asdict(r) for r in rows]
     if "accuracy" in config.sections:
         log(f"accuracy: benchmark recordings in {config.cache_dir}")
-        recordings = benchmark_recordings(config.cache_dir, seconds=config.seconds)
+        recordings = benchmark_recordings(config.cache_dir, seeds=config.seeds, seconds=config.seconds)
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
@@ -255,12 +262,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=None)
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(BENCH_SEEDS), help="held-out recording seeds")
     args = parser.parse_args(argv)
     config = BenchConfig(out=args.out, model=args.model, quick=args.quick, cache_dir=args.cache_dir,
                          device=args.device, height=args.height, width=args.width, seconds=args.seconds,
                          windows=args.windows, repeats=args.repeats, events=args.events,
                          batch_sizes=None if args.batch is None else tuple(args.batch), sections=tuple(args.sections),
-                         threads=args.threads)
+                         threads=args.threads, seeds=tuple(args.seeds))
     result = run_bench(config, log=lambda line: print(line, flush=True))
     print((Path(args.out) / "bench.md").read_text())
     print(f"wall time {result['wall_seconds']:.0f} s; wrote {args.out}")

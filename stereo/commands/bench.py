@@ -27,6 +27,8 @@ def bench(
     section: list[str] | None = typer.Option(None, help="Run only these sections (preprocess, inference, "
                                                          "accuracy); repeatable."),
     threads: int | None = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
+    seed: list[int] | None = typer.Option(None, help="Seed of a held-out accuracy recording; repeatable "
+                                                      "(default 301 and 302)."),
 ) -> None:
     """Benchmark the pipeline on this machine and write tables and plots.
 
@@ -40,6 +42,8 @@ def bench(
         stereo bench --quick
 
         stereo bench --model runs/split1/best.pt --out bench_split1 --device cuda --batch 1 --batch 8
+
+        stereo bench --section accuracy --seconds 3 --seed 311 --seed 312 --seed 313 --seed 314
     """
     from tools.bench import SECTIONS, BenchConfig, default_cache_dir, run_bench
 
@@ -47,7 +51,8 @@ def bench(
                          cache_dir=cache_dir or default_cache_dir(), device=device, height=height, width=width,
                          seconds=seconds, windows=windows, repeats=repeats, events=events,
                          batch_sizes=tuple(batch) if batch else None,
-                         sections=tuple(section) if section else SECTIONS, threads=threads)
+                         sections=tuple(section) if section else SECTIONS, threads=threads,
+                         seeds=tuple(seed) if seed else BenchConfig.seeds)
     result = run_bench(config, log=lambda line: typer.echo(line, err=True))
     typer.echo((out / "bench.md").read_text())
     typer.echo(f"wall time {result['wall_seconds']:.0f} s; wrote {out}")

@@ -66,6 +66,19 @@ def test_bench_quick_writes_json_table_and_plots(bench_files, tmp_path, run_cli)
     assert "| method | 1PA (%) | 2PA (%)" in stdout and "ours is x faster" in stdout
 
 
+def test_bench_accuracy_on_chosen_seeds(bench_files, tmp_path, run_cli):
+    model, recordings = bench_files
+    cache = recordings[0][0].parent
+    out = tmp_path / "seeds"
+    code, _, err = run_cli("bench", "--section", "accuracy", "--model", model, "--out", out, "--cache-dir", cache,
+                           "--seconds", 0.2, "--windows", 2, "--threads", 1, "--device", "cpu", "--seed", 303)
+    assert code == 0, err
+    used = json.loads((out / "bench.json").read_text())["accuracy"]["recordings"]
+    assert len(used) == 1 and "seed303_" in used[0]
+    code, _, err = run_cli("bench", "--section", "accuracy", "--model", model, "--out", out, "--seconds", 0.1)
+    assert code != 0 and "--seconds" in err and "Traceback" not in err
+
+
 def test_benchmark_scores_agree_with_stereo_eval_on_the_same_windows(bench_files, tmp_path):
     from datasets.cache import preprocess_recording
     from stereo.evaluate import evaluate_on_caches
