@@ -32,6 +32,7 @@ Usage::
     python -m tools.recipe_default_model --workdir runs/default_model --finetune-device cpu
     python -m tools.recipe_default_model --workdir runs/default_model --export-only
     python -m tools.recipe_default_model --workdir /tmp/default_dry --dry-run
+    python -m tools.recipe_default_model --workdir runs/default_model --jobs 16   # data in parallel
 """
 
 from __future__ import annotations
@@ -59,11 +60,17 @@ def _stereo(*args: str) -> None:
 
 
 def make_data(data_dir: Path, *, seconds: float = SECONDS, seeds: tuple[int, ...] = (*TRAIN_SEEDS, VAL_SEED),
-              ) -> tuple[list[str], str]:
-    """Synthesise and preprocess the recordings; returns the training caches and the validation cache."""
+              jobs: int = 1) -> tuple[list[str], str]:
+    """Synthesise and preprocess the recordings; returns the training caches and the validation cache.
+
+    Args:
+        jobs: recordings made at once (each seed is independent, so the files do not depend on it).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     data_dir.mkdir(parents=True, exist_ok=True)
-    caches = []
-    for seed in seeds:
+
+    def one(seed: int) -> str:
         prefix = data_dir / f"seed{seed}"
         if not Path(f"{prefix}_data.hdf5").exists():
             _stereo("synth", str(prefix), "--seconds", str(seconds), "--seed", str(seed), "--overwrite")
@@ -71,7 +78,10 @@ def make_data(data_dir: Path, *, seconds: float = SECONDS, seeds: tuple[int, ...
         if not cache.exists():
             _stereo("preprocess", f"{prefix}_data.hdf5", "--out", str(cache), "--representation", "voxel",
                     "--bins", "5", "--window-ms", "50")
-        caches.append(str(cache))
+        return str(cache)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        caches = list(pool.map(one, seeds))
     return caches[:-1], caches[-1]
 
 
@@ -135,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="epochs of step 3 (default: 29 on cuda, 5 on cpu; more continues a finished run)")
     parser.add_argument("--no-deterministic", dest="deterministic", action="store_false",
                         help="CUDA step 3 without deterministic algorithms (faster, not repeatable)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="recordings synthesised at once in step 1 (e.g. the core count on a GPU machine)")
     parser.add_argument("--dry-run", action="store_true",
                         help="every stage in about a minute: 0.2 s recordings of two seeds, a tiny network, one "
                              "epoch, exported into WORKDIR/export instead of stereo/default")
@@ -152,11 +164,11 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("step 3 runs on a GPU by default (the shipped model); this machine has none: pass "
                              "--finetune-device cpu for the CPU variant")
         if args.dry_run:
-            train, val = make_data(args.workdir / "data", seconds=0.2, seeds=(TRAIN_SEEDS[0], VAL_SEED))
-            more, _ = make_data(args.workdir / "data", seconds=0.2, seeds=(FINETUNE_SEEDS[0], VAL_SEED))
+            train, val = make_data(args.workdir / "data", seconds=0.2, seeds=(TRAIN_SEEDS[0], VAL_SEED), jobs=args.jobs)
+            more, _ = make_data(args.workdir / "data", seconds=0.2, seeds=(FINETUNE_SEEDS[0], VAL_SEED), jobs=args.jobs)
         else:
-            train, val = make_data(args.workdir / "data")
-            more, _ = make_data(args.workdir / "data", seeds=(*FINETUNE_SEEDS, VAL_SEED))
+            train, val = make_data(args.workdir / "data", jobs=args.jobs)
+            more, _ = make_data(args.workdir / "data", seeds=(*FINETUNE_SEEDS, VAL_SEED), jobs=args.jobs)
         config = train_config(train, val, run_dir, lr=args.lr, epochs=1 if args.dry_run else args.epochs,
                               tiny=args.dry_run)
         train_stereo(config, resume=(run_dir / "last.pt").exists())
