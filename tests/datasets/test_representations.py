@@ -148,8 +148,6 @@ def test_counts_hand_worked():
 
 
 def test_voxel_out_buffer_is_overwritten_and_checked():
-    import pytest
-
     rng = np.random.default_rng(2)
     x, y = rng.integers(0, 6, 50), rng.integers(0, 4, 50)
     t, p = np.sort(rng.random(50)), rng.choice([-1, 1], 50)
