@@ -130,25 +130,9 @@ def _plain(value):
 # One frame: rectify, build the tensor, compress (all without the GIL)
 
 
-def packed_lut(lut: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A rectification lookup table with the target pixel packed as ``(ry << 16) | rx``.
-
-    Args:
-        lut: int (H*W,) raw pixel index -> rectified index ``ry * W + rx``, -1 = dropped.
-        width, height: frame size (each below 32,768 px).
-
-    Returns:
-        int32 (H*W,), -1 where ``lut`` is -1. The per-event kernel then needs no integer division.
-    """
-    if width >= 1 << 15 or height >= 1 << 15:
-        raise ValueError(f"frame size {width}x{height} too large for a packed lookup table")
-    lut = np.asarray(lut, np.int64)
-    return np.where(lut >= 0, ((lut // width) << 16) | (lut % width), -1).astype(np.int32)
-
-
 @numba.njit(cache=True, nogil=True)
 def _rectify_columns(rows, packed, width, sparse_from, out_x, out_y, out_t, out_p, mask):  # pragma: no cover
-    """Map rows (n, 4) x, y, t, p through a :func:`packed_lut`; returns the number kept.
+    """Map rows (n, 4) x, y, t, p through a packed table (:meth:`Rectification.packed`); returns the number kept.
 
     Marks the kept pixels of rows from ``sparse_from`` on in ``mask`` (bool, H*W; pass an empty
     array to skip).
@@ -218,7 +202,7 @@ def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: fl
 
     Args:
         rows_by_cam: (left, right) float64 (n, 4) raw event rows of the window.
-        luts: (left, right) :func:`packed_lut` tables.
+        luts: (left, right) packed tables (:meth:`datasets.rectify.Rectification.packed`).
         depth: float32 (H, W) GT depth in metres.
 
     Returns:
@@ -374,7 +358,7 @@ def preprocess_recording(
             with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
                 batches = [todo[i:i + frames_per_batch] for i in range(0, len(todo), frames_per_batch)]
                 buffers = _RowBuffers()
-                luts = (packed_lut(rect.left, width, height), packed_lut(rect.right, width, height))
+                luts = (rect.packed("left"), rect.packed("right"))
                 pending = (_submit(pool, rec, gt, batches[0], valid, ts, luts, focal_baseline, s, buffers, 0)
                            if batches else None)
                 for b, batch in enumerate(batches):

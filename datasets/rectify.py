@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numba
@@ -41,6 +42,31 @@ class Rectification:
         if camera not in CAMERAS:
             raise ValueError(f"camera must be one of {CAMERAS}, got {camera!r}")
         return self.left if camera == "left" else self.right
+
+    def packed(self, camera: str) -> np.ndarray:
+        """:func:`packed_lut` of ``camera``'s table (computed once): what the per-event kernels read."""
+        self.lut(camera)  # checks the name
+        return self._packed[CAMERAS.index(camera)]
+
+    @cached_property
+    def _packed(self) -> tuple[np.ndarray, np.ndarray]:
+        return packed_lut(self.left, self.width, self.height), packed_lut(self.right, self.width, self.height)
+
+
+def packed_lut(lut: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A rectification lookup table with the target pixel packed as ``(ry << 16) | rx``.
+
+    Args:
+        lut: int (H*W,) raw pixel index -> rectified index ``ry * W + rx``, -1 = dropped.
+        width, height: frame size (each below 32,768 px).
+
+    Returns:
+        int32 (H*W,), -1 where ``lut`` is -1. Per-event kernels then need no integer division.
+    """
+    if width >= 1 << 15 or height >= 1 << 15:
+        raise ValueError(f"frame size {width}x{height} too large for a packed lookup table")
+    lut = np.asarray(lut, np.int64)
+    return np.where(lut >= 0, ((lut // width) << 16) | (lut % width), -1).astype(np.int32)
 
 
 def lut_from_maps(x_map: np.ndarray, y_map: np.ndarray) -> np.ndarray:
@@ -252,17 +278,17 @@ def for_recording(calib: str | Path | None, *, rectified: bool, height: int, wid
 
 
 @numba.njit(cache=True, nogil=True)
-def _gather(x, y, lut, width, height, out_x, out_y, keep):  # pragma: no cover - compiled
+def _gather(x, y, packed, width, height, out_x, out_y, keep):  # pragma: no cover - compiled
     n_out = 0
     for i in range(x.shape[0]):
         xi = np.int64(x[i])
         yi = np.int64(y[i])
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             return -1
-        r = lut[yi * width + xi]
+        r = packed[yi * width + xi]
         if r >= 0:
-            out_x[n_out] = r % width
-            out_y[n_out] = r // width
+            out_x[n_out] = r & 0xFFFF
+            out_y[n_out] = r >> 16
             keep[n_out] = i
             n_out += 1
     return n_out
@@ -273,7 +299,7 @@ def rectify_events(events: Events, rect: Rectification, camera: str) -> Events:
     n = len(events)
     out_x, out_y = np.empty(n, np.int16), np.empty(n, np.int16)
     keep = np.empty(n, np.int64)
-    n_out = _gather(events.x, events.y, rect.lut(camera), rect.width, rect.height, out_x, out_y, keep)
+    n_out = _gather(events.x, events.y, rect.packed(camera), rect.width, rect.height, out_x, out_y, keep)
     if n_out < 0:
         raise ValueError(f"{camera} event coordinates outside the {rect.width}x{rect.height} sensor")
     keep = keep[:n_out]

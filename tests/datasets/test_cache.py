@@ -224,14 +224,3 @@ def test_stereo_cache_rejects_other_files(tmp_path):
     with pytest.raises(FileNotFoundError):
         StereoCache(tmp_path / "c.h5")
 
-
-def test_packed_lut_matches_the_index_lut():
-    from datasets.cache import packed_lut
-
-    rng = np.random.default_rng(0)
-    height, width = 7, 11
-    lut = rng.integers(-1, height * width, height * width).astype(np.int32)
-    packed = packed_lut(lut, width, height)
-    kept = lut >= 0
-    assert np.array_equal(packed < 0, ~kept)
-    assert np.array_equal((packed[kept] >> 16) * width + (packed[kept] & 0xFFFF), lut[kept])

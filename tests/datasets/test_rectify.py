@@ -109,3 +109,15 @@ def test_bad_calibration_inputs(tmp_path):
     np.savez(bad, left_x_map=np.zeros((2, 2)))
     with pytest.raises(ValueError, match="missing"):
         load_rectification(bad)
+
+
+def test_packed_lut_matches_the_index_lut():
+    from datasets.rectify import packed_lut
+
+    rng = np.random.default_rng(0)
+    height, width = 7, 11
+    lut = rng.integers(-1, height * width, height * width).astype(np.int32)
+    packed = packed_lut(lut, width, height)
+    kept = lut >= 0
+    assert np.array_equal(packed < 0, ~kept)
+    assert np.array_equal((packed[kept] >> 16) * width + (packed[kept] & 0xFFFF), lut[kept])
