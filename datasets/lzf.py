@@ -101,6 +101,20 @@ def _reference(out, op, length, offset):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _literal_word(src, w, out, op, lit_head, lit_len):  # pragma: no cover - compiled
+    """Append word ``w`` of ``src`` (a zero word for ``w = -1``) to the open literal run, opening a
+    new run when there is none or it is full; returns ``(op, lit_head, lit_len)``."""
+    if lit_head < 0 or lit_len == _MAX_LITERAL:
+        lit_head, lit_len = op, 0
+        op += 1
+    for b in range(4):
+        out[op + b] = src[4 * w + b] if w >= 0 else 0
+    lit_len += 4
+    out[lit_head] = lit_len - 1
+    return op + 4, lit_head, lit_len
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _next_nonzero(words, pairs, start):  # pragma: no cover - compiled
     """Index of the first non-zero word at or after ``start`` (``len(words)`` if none).
 
@@ -147,14 +161,7 @@ def _encode_zero_runs(src, words, pairs, out):  # pragma: no cover - compiled
                 op = _reference(out, op, first, q - (ref_start + ref_len - first))
                 lit_head = -1
             else:  # no zero stretch in reach: one literal zero word, then copies of it
-                if lit_head < 0 or lit_len == _MAX_LITERAL:
-                    lit_head, lit_len = op, 0
-                    op += 1
-                for b in range(4):
-                    out[op + b] = 0
-                op += 4
-                lit_len += 4
-                out[lit_head] = lit_len - 1
+                op, lit_head, lit_len = _literal_word(src, -1, out, op, lit_head, lit_len)
                 first = 4
             remaining = run - first
             while remaining > 0:  # the rest copies the zeros just written (offset 4)
@@ -166,14 +173,7 @@ def _encode_zero_runs(src, words, pairs, out):  # pragma: no cover - compiled
                 ref_start, ref_len = q, run
         if w == n_words:
             return op
-        if lit_head < 0 or lit_len == _MAX_LITERAL:
-            lit_head, lit_len = op, 0
-            op += 1
-        for b in range(4):
-            out[op + b] = src[4 * w + b]
-        op += 4
-        lit_len += 4
-        out[lit_head] = lit_len - 1
+        op, lit_head, lit_len = _literal_word(src, w, out, op, lit_head, lit_len)
         pos = w + 1
 
 
