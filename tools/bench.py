@@ -96,8 +96,8 @@ class BenchConfig:
             raise ValueError("--height, --width, --repeats, --events and batch sizes must be >= 1")
         if config.seconds < 0.2:
             raise ValueError(f"--seconds must be >= 0.2 (one GT frame after the first window), got {config.seconds}")
-        if not config.seeds:
-            raise ValueError("--seed: at least one benchmark recording is needed")
+        if not config.seeds or min(config.seeds) < 0:
+            raise ValueError(f"--seed: one or more seeds >= 0 are needed, got {list(config.seeds)}")
         if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
             raise ValueError(f"--device must be auto, cpu or cuda, got {config.device!r}")
         return config

@@ -77,6 +77,9 @@ def test_bench_accuracy_on_chosen_seeds(bench_files, tmp_path, run_cli):
     assert len(used) == 1 and "seed303_" in used[0]
     code, _, err = run_cli("bench", "--section", "accuracy", "--model", model, "--out", out, "--seconds", 0.1)
     assert code != 0 and "--seconds" in err and "Traceback" not in err
+    refused = tmp_path / "refused"
+    code, _, err = run_cli("bench", "--section", "accuracy", "--model", model, "--out", refused, "--seed", -5)
+    assert code != 0 and "--seed" in err and "Traceback" not in err and not refused.exists()
 
 
 def test_benchmark_scores_agree_with_stereo_eval_on_the_same_windows(bench_files, tmp_path):
