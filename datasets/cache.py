@@ -4,7 +4,8 @@ Format (``format_version`` 1), N frames, C channels, H x W pixels:
 
 - ``left``, ``right``: float32 (N, C, H, W) event tensors, one frame per chunk, lzf;
 - ``disparity``: float32 (N, H, W) exact ``fB / depth`` in px, NaN where depth is not finite or <= 0;
-- ``sparse_mask``: bool (N, H, W), pixels hit by the last 15,000 rectified left events of the window;
+- ``sparse_mask``: bool (N, H, W), pixels hit by the last 15,000 left events of the window that
+  rectification keeps inside the frame;
 - ``timestamps``: float64 (N,) window end = GT time (absolute seconds); ``frame_index``: int64 (N,)
   GT frame index; ``done``: bool (N,) frames written (for resuming);
 - root attrs: format_version, representation, num_bins, window_ms, height, width, rectification,
@@ -131,28 +132,26 @@ def _plain(value):
 
 
 @numba.njit(cache=True, nogil=True)
-def _rectify_columns(rows, packed, width, sparse_from, out_x, out_y, out_t, out_p, mask):  # pragma: no cover
-    """Map rows (n, 4) x, y, t, p through a packed table (:meth:`Rectification.packed`); returns the number kept.
-
-    Marks the kept pixels of rows from ``sparse_from`` on in ``mask`` (bool, H*W; pass an empty
-    array to skip).
-    """
+def _rectify_columns(rows, packed, out_x, out_y, out_t, out_p, width):  # pragma: no cover - compiled
+    """Map rows (n, 4) x, y, t, p through a packed table (:meth:`Rectification.packed`); returns the number kept."""
     n_out = 0
     sign = np.array([-1, 1], np.int8)  # a table, not a branch: polarities are random
-    marking = mask.shape[0] > 0
     for i in range(rows.shape[0]):
         r = packed[np.int64(rows[i, 1]) * width + np.int64(rows[i, 0])]
         if r >= 0:
-            x = r & 0xFFFF
-            y = r >> 16
-            out_x[n_out] = x
-            out_y[n_out] = y
+            out_x[n_out] = r & 0xFFFF
+            out_y[n_out] = r >> 16
             out_t[n_out] = rows[i, 2]
             out_p[n_out] = sign[np.int64(rows[i, 3] > 0)]
-            if marking and i >= sparse_from:
-                mask[y * width + x] = True
             n_out += 1
     return n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _mark_pixels(x, y, width, mask):  # pragma: no cover - compiled
+    """Set ``mask[y * width + x]`` (bool, H*W) for every event."""
+    for i in range(x.shape[0]):
+        mask[np.int64(y[i]) * width + np.int64(x[i])] = True
 
 
 _scratch = threading.local()
@@ -223,8 +222,12 @@ def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: fl
         n = rows.shape[0]
         x, y = np.empty(n, np.int16), np.empty(n, np.int16)
         t, p = np.empty(n, np.float64), np.empty(n, np.int8)
-        n_out = _rectify_columns(rows, luts[cam], s.width, max(n - SPARSE_EVENTS, 0), x, y, t, p,
-                                 mask if cam == 0 else mask[:0])
+        n_out = _rectify_columns(rows, luts[cam], x, y, t, p, s.width)
+        if cam == 0:
+            # Counted after rectification, as DDES does on its pre-rectified events: the last
+            # 15,000 events inside the frame, not the last 15,000 rows less those dropped.
+            tail = max(n_out - SPARSE_EVENTS, 0)
+            _mark_pixels(x[tail:n_out], y[tail:n_out], s.width, mask)
         tensor = _tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end, grid)
         filter_mask, data = encode_sparse_chunk(tensor)
         chunks.append((filter_mask, data.copy()))

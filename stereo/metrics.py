@@ -172,7 +172,10 @@ def ddes_quantize(gt_disparity: Any) -> np.ndarray:
 
 
 def sparse_gt_mask(x: Any, y: Any, height: int, width: int, *, last_n: int = SPARSE_GT_EVENTS) -> np.ndarray:
-    """Pixels hit by the last ``last_n`` events of a window: DDES's sparse ground truth.
+    """Pixels hit by the last ``last_n`` events of a window inside the image: DDES's sparse ground truth.
+
+    Events outside the image are dropped before counting, as DDES counts events that are already
+    rectified and cropped.
 
     Args:
         x: (N,) column of each left-camera event (rectified, integer-valued; floats are rounded),
@@ -183,7 +186,7 @@ def sparse_gt_mask(x: Any, y: Any, height: int, width: int, *, last_n: int = SPA
         last_n: number of most recent events that count (all when N <= last_n).
 
     Returns:
-        bool (height, width) mask. Events outside the image are ignored.
+        bool (height, width) mask.
     """
     x = to_numpy(x).reshape(-1)
     y = to_numpy(y).reshape(-1)
@@ -191,12 +194,13 @@ def sparse_gt_mask(x: Any, y: Any, height: int, width: int, *, last_n: int = SPA
         raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
     if last_n < 0:
         raise ValueError(f"last_n must be >= 0, got {last_n}")
-    start = max(0, x.shape[0] - last_n)
-    xs = np.rint(x[start:]).astype(np.int64)
-    ys = np.rint(y[start:]).astype(np.int64)
+    xs = np.rint(x).astype(np.int64)
+    ys = np.rint(y).astype(np.int64)
     inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+    xs, ys = xs[inside], ys[inside]
+    start = max(0, xs.shape[0] - last_n)
     mask = np.zeros((height, width), dtype=bool)
-    mask[ys[inside], xs[inside]] = True
+    mask[ys[start:], xs[start:]] = True
     return mask
 
 

@@ -176,7 +176,8 @@ def test_sparse_gt_mask_keeps_last_events():
     y = np.array([0, 0, 1, 2, 2, 0], dtype=np.int64)  # the last event is out of a width-4 frame
     mask = sparse_gt_mask(x, y, 3, 4, last_n=4)
     expected = np.zeros((3, 4), bool)
-    expected[1, 2] = expected[2, 3] = True  # last 4 events: (2,1), (3,2), (3,2), (9,0)->dropped
+    # (9, 0) is outside the frame and does not count: the last 4 inside are (1,0), (2,1), (3,2), (3,2)
+    expected[0, 1] = expected[1, 2] = expected[2, 3] = True
     np.testing.assert_array_equal(mask, expected)
     assert sparse_gt_mask(x, y, 3, 4).sum() == 4  # all events when fewer than 15,000
     assert sparse_gt_mask(x, y, 3, 4, last_n=0).sum() == 0
