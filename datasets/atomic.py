@@ -55,4 +55,10 @@ def atomic_output(path: str | os.PathLike, *, keep_partial: bool = False) -> Ite
         if not keep_partial:
             tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        # A complete file that cannot take its name (the name is a folder, say) is removed too,
+        # resumable or not: nothing is left to resume.
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,34 @@
+import pytest
+
+from datasets.atomic import atomic_output, partial_path
+
+
+def test_success_moves_the_file_into_place(tmp_path):
+    out = tmp_path / "a.txt"
+    with atomic_output(out) as tmp:
+        assert tmp == partial_path(out) and not out.exists()
+        tmp.write_text("done")
+    assert out.read_text() == "done" and not tmp.exists()
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_failing_body_keeps_partial_only_when_asked(tmp_path, keep_partial):
+    out = tmp_path / "a.txt"
+    with pytest.raises(RuntimeError), atomic_output(out, keep_partial=keep_partial) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert not out.exists() and tmp.exists() == keep_partial
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_failing_rename_leaves_nothing_behind(tmp_path, keep_partial):
+    out = tmp_path / "taken"
+    (out / "inside").mkdir(parents=True)  # the final name is a non-empty folder: os.replace fails
+    with pytest.raises(OSError), atomic_output(out, keep_partial=keep_partial) as tmp:
+        tmp.write_text("complete")
+    assert not tmp.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_missing_folder_is_refused_up_front(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"), atomic_output(tmp_path / "no" / "a.txt"):
+        pass
