@@ -265,6 +265,7 @@ def preprocess_recording(
     num_bins: int = 5,
     window_ms: float = 50.0,
     calib: str | os.PathLike | None = None,
+    focal_baseline: float | None = None,
     workers: int | None = None,
     overwrite: bool = False,
     frames_per_batch: int = 16,
@@ -284,6 +285,8 @@ def preprocess_recording(
         num_bins: time bins of voxel / SBT.
         window_ms: window length in milliseconds.
         calib: MVSEC map folder, npz or yaml; None only for files marked ``rectified``.
+        focal_baseline: fB in px*m. Default: the GT file's ``focal_baseline`` attribute or scene
+            name, then the data file's; a recording that names no scene is refused.
         workers: threads computing frames (default: all cores).
         overwrite: replace an existing output (and discard any partial).
         frames_per_batch: frames whose events are read from HDF5 at once.
@@ -297,7 +300,7 @@ def preprocess_recording(
 
     from datasets import rectify
     from datasets.atomic import check_output_folder, partial_path
-    from datasets.mvsec import FOCAL_BASELINE, MvsecGroundTruth, MvsecRecording
+    from datasets.mvsec import FOCAL_BASELINE, MvsecGroundTruth, MvsecRecording, focal_baseline_for
 
     start_time = time.perf_counter()
     if representation not in REPRESENTATIONS:
@@ -325,13 +328,21 @@ def preprocess_recording(
                 raise ValueError(f"{stream.name}: no events")
         rect = (rectify.for_recording(calib, rectified=rec.rectified, height=height, width=width,
                                       source=data_path.name) or rectify.identity(height, width))
-        focal_baseline = gt.focal_baseline or (float(rec.focal_baseline) if rec.focal_baseline is not None
-                                               else FOCAL_BASELINE["indoor_flying"])
+        if focal_baseline is None:
+            focal_baseline = gt.focal_baseline or (float(rec.focal_baseline) if rec.focal_baseline is not None
+                                                   else focal_baseline_for(data_path.name))
+        if focal_baseline is None:
+            raise ValueError(f"no focal length x baseline for {data_path.name}: neither file has a focal_baseline "
+                             f"attribute or names an MVSEC scene ({', '.join(FOCAL_BASELINE)}); pass --focal-baseline")
+        if not focal_baseline > 0:
+            raise ValueError(f"--focal-baseline must be > 0, got {focal_baseline}")
 
         window_s = window_ms / 1000.0
         t_lo = max(s.t_first for s in rec.streams.values())
         t_hi = min(s.t_last for s in rec.streams.values())
         ts = gt.timestamps
+        if ts.size == 0:
+            raise ValueError(f"{gt_path.name}: no GT depth frames")
         before = int(np.sum(ts - window_s < t_lo))
         after = int(np.sum((ts - window_s >= t_lo) & (ts > t_hi)))
         valid = np.flatnonzero((ts - window_s >= t_lo) & (ts <= t_hi))

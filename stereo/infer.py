@@ -357,6 +357,7 @@ def infer_recording(
     overwrite: bool = False,
     width: int | None = None,
     height: int | None = None,
+    focal_baseline: float | None = None,
     device: str | torch.device = "cpu",
     near_events_px: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -380,6 +381,8 @@ def infer_recording(
         video: also write an mp4 of colour disparity beside the left event frame.
         overwrite: replace an existing non-empty ``out_dir`` (and ``video``).
         width, height: frame size of plain files / MVSEC files without GT.
+        focal_baseline: fB in px*m for depth and depth metrics, instead of the recording's (and,
+            when the recording has none, the checkpoint's).
         device: torch device of the network.
         near_events_px: keep estimates only within this many pixels of a left-camera event of the
             window (semi-dense maps; 0 = on event pixels only); None: dense maps.
@@ -417,7 +420,8 @@ def infer_recording(
     model, payload = load_trained_model(model_path, device=device)
     settings = checkpoint_settings(payload, in_channels=model.config.in_channels, source=str(model_path))
 
-    with open_recording(recording, gt=gt, right=right, calib=calib, width=width, height=height) as source:
+    with open_recording(recording, gt=gt, right=right, calib=calib, width=width, height=height,
+                        focal_baseline=focal_baseline) as source:
         plan = plan_windows(source, window_ms=settings.window_ms, every_ms=every_ms)
         notes = list(source.notes)
         if (source.height, source.width) != (settings.height, settings.width):

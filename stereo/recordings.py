@@ -122,7 +122,7 @@ class MvsecSource(RecordingSource):
     """An MVSEC-layout ``*_data.hdf5`` file, with optional ``*_gt.hdf5`` depth (context manager)."""
 
     def __init__(self, path: Path, *, gt: Path | None = None, calib: str | os.PathLike | None = None,
-                 width: int | None = None, height: int | None = None) -> None:
+                 width: int | None = None, height: int | None = None, focal_baseline: float | None = None) -> None:
         from datasets import rectify
         from datasets.mvsec import FOCAL_BASELINE, HEIGHT, WIDTH, MvsecGroundTruth, MvsecRecording, focal_baseline_for
 
@@ -142,11 +142,15 @@ class MvsecSource(RecordingSource):
                     raise ValueError(f"{stream.name}: no events (missing {stream.name.split('/')[-2]}-camera events)")
             rect = rectify.for_recording(calib, rectified=self._rec.rectified, height=height, width=width,
                                          source=path.name)
-            attr = self._rec.focal_baseline
-            focal_baseline = ((self._gt.focal_baseline if self._gt is not None else None)
-                              or (float(attr) if attr is not None else None) or focal_baseline_for(path.name))
+            if focal_baseline is None:
+                attr = self._rec.focal_baseline
+                focal_baseline = ((self._gt.focal_baseline if self._gt is not None else None)
+                                  or (float(attr) if attr is not None else None) or focal_baseline_for(path.name))
             if focal_baseline is None and self._gt is not None:
-                focal_baseline = FOCAL_BASELINE["indoor_flying"]  # as `stereo preprocess` does
+                # GT depth cannot become disparity without it; guessing a scene would skew every metric.
+                raise ValueError(f"no focal length x baseline for {path.name}: neither file has a focal_baseline "
+                                 f"attribute or names an MVSEC scene ({', '.join(FOCAL_BASELINE)}); "
+                                 f"pass --focal-baseline")
         except BaseException:
             self.close()
             raise
@@ -306,7 +310,8 @@ class PlainSource(RecordingSource):
 
 def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = None,
                    right: str | os.PathLike | None = None, calib: str | os.PathLike | None = None,
-                   width: int | None = None, height: int | None = None) -> RecordingSource:
+                   width: int | None = None, height: int | None = None,
+                   focal_baseline: float | None = None) -> RecordingSource:
     """Open a recording of any supported kind (see the module docstring).
 
     Args:
@@ -315,6 +320,8 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
         right: the right camera's event file when ``path`` holds only the left camera (plain files).
         calib: MVSEC rectification maps for raw files (folder, .npz or .yaml).
         width, height: frame size for MVSEC files without GT and plain files.
+        focal_baseline: fB in px*m, overriding what the recording says (MVSEC: its attributes or
+            scene name; DSEC: its calibration); plain files have none of their own.
 
     Raises:
         FileNotFoundError: a file is missing. ValueError: unreadable, damaged or inconsistent input.
@@ -324,13 +331,17 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
     path = Path(path)
     if width is not None and width < 1 or height is not None and height < 1:
         raise ValueError(f"--width and --height must be >= 1, got {width}x{height}")
+    if focal_baseline is not None and not focal_baseline > 0:
+        raise ValueError(f"--focal-baseline must be > 0, got {focal_baseline}")
     if not path.exists():
         raise FileNotFoundError(f"recording not found: {path}")
     try:
         if path.is_dir():
             if gt is not None or right is not None or calib is not None:
                 raise ValueError("--gt, --right and --calib are not supported for DSEC sequence folders")
-            return DsecSource(path)
+            source = DsecSource(path)
+            source.focal_baseline = focal_baseline or source.focal_baseline
+            return source
         is_mvsec = False
         if path.suffix.lower() in (".h5", ".hdf5"):
             if not h5py.is_hdf5(path):
@@ -340,10 +351,13 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
         if is_mvsec:
             if right is not None:
                 raise ValueError("--right is for plain event files; an MVSEC file holds both cameras")
-            return MvsecSource(path, gt=None if gt is None else Path(gt), calib=calib, width=width, height=height)
+            return MvsecSource(path, gt=None if gt is None else Path(gt), calib=calib, width=width, height=height,
+                               focal_baseline=focal_baseline)
         if gt is not None or calib is not None:
             raise ValueError(f"--gt and --calib are supported for MVSEC recordings only; {path} is a plain event file")
-        return PlainSource(path, right=None if right is None else Path(right), width=width, height=height)
+        source = PlainSource(path, right=None if right is None else Path(right), width=width, height=height)
+        source.focal_baseline = focal_baseline
+        return source
     except OSError as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError)):
             raise
@@ -365,6 +379,8 @@ def plan_windows(source: RecordingSource, *, window_ms: float, every_ms: float) 
     window_s = window_ms / 1000.0
     t_lo, t_hi = source.time_range()
     ts = source.gt_timestamps
+    if ts is not None and ts.size == 0:
+        raise ValueError(f"the GT of {source.path.name} has no depth frames")
     if ts is not None:
         valid = np.flatnonzero((ts - window_s >= t_lo) & (ts <= t_hi))
         if valid.size == 0:

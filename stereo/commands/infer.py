@@ -25,6 +25,8 @@ def infer(
                                                     "*_map.txt, .npz or .yaml)."),
     width: int = typer.Option(None, "--width", help="Frame width in px (plain files; MVSEC without GT)."),
     height: int = typer.Option(None, "--height", help="Frame height in px (plain files; MVSEC without GT)."),
+    focal_baseline: float = typer.Option(None, "--focal-baseline", help="fB in px*m for depth and its metrics "
+                                         "(default: from the recording, else from the model's training data)."),
     near_events: int = typer.Option(None, "--near-events", help="Semi-dense maps: keep estimates only within this "
                                                                 "many px of a left event of the window (0 = event "
                                                                 "pixels only); real sensors with an empty background."),
@@ -64,6 +66,7 @@ def infer(
         report = infer_recording(
             recording, out, model_path=model, gt=gt, right=right, calib=calib, every_ms=every_ms,
             batch_size=batch_size, depth=depth, video=video, overwrite=overwrite, width=width, height=height,
+            focal_baseline=focal_baseline,
             device=resolve_device(device), near_events_px=near_events, progress=progress,
         )
     typer.echo(f"stereo infer: {report.summary_line()}")

@@ -17,6 +17,9 @@ def preprocess(
     calib: Path = typer.Option(None, "--calib", help="Rectification: folder of MVSEC *_map.txt files, an .npz "
                                                      "of maps or a calibration .yaml. Not needed for files "
                                                      "marked rectified (synthetic)."),
+    focal_baseline: float = typer.Option(None, "--focal-baseline", help="fB in px*m (focal length x baseline). "
+                                         "Default: a focal_baseline attribute of the GT or data file, else the MVSEC "
+                                         "scene in the file names (indoor_flying, outdoor_day, ...)."),
     workers: int = typer.Option(0, "--workers", help="Worker threads (0 = all cores)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
 ) -> None:
@@ -30,6 +33,8 @@ def preprocess(
         stereo preprocess s_data.hdf5 --gt s_gt.hdf5 --out s.h5
 
         stereo preprocess indoor_flying1_data.hdf5 --calib mvsec_calib/ --out flying1.h5 --representation sbt
+
+        stereo preprocess my_rig_data.hdf5 --gt my_rig_gt.hdf5 --calib rig.yaml --focal-baseline 21.3 --out rig.h5
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -44,7 +49,7 @@ def preprocess(
 
         report = preprocess_recording(
             data, out, gt_path=gt, representation=representation, num_bins=bins, window_ms=window_ms,
-            calib=calib, workers=workers or None, overwrite=overwrite, progress=progress,
+            calib=calib, focal_baseline=focal_baseline, workers=workers or None, overwrite=overwrite, progress=progress,
         )
     skipped = report.skipped_before + report.skipped_after
     resumed = f", {report.frames_resumed} resumed" if report.frames_resumed else ""

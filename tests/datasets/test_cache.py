@@ -28,11 +28,15 @@ def make_rows(n, seed):
     return rows
 
 
-def write_recording(folder, *, rectified=False, name="scene", n=30_000):
+def write_recording(folder, *, rectified=False, name="scene", n=30_000,
+                    focal_baseline: float | None = FOCAL_BASELINE["indoor_flying"]):
+    """A small MVSEC-layout pair; ``focal_baseline`` goes into the data file's attributes (None: none)."""
     data, gt = folder / f"{name}_data.hdf5", folder / f"{name}_gt.hdf5"
     with h5py.File(data, "w") as f:
         if rectified:
             f.attrs["rectified"] = True
+        if focal_baseline is not None:
+            f.attrs["focal_baseline"] = focal_baseline
         f["davis/left/events"] = make_rows(n, 0)
         f["davis/right/events"] = make_rows(n // 2, 1)
     rng = np.random.default_rng(2)
@@ -169,6 +173,16 @@ def _bad(tmp_path, kind):
         with h5py.File(data, "a") as f:
             f["davis/left/events"][...] = rows
         return [data, "--gt", gt, "--out", out], out
+    if kind == "no fB":  # neither an attribute nor an MVSEC scene name: no silent guess
+        data, gt = write_recording(tmp_path, rectified=True, name="rig", n=2000, focal_baseline=None)
+        return [data, "--gt", gt, "--out", out], out
+    if kind == "bad fB":
+        return [data, "--gt", gt, "--out", out, "--focal-baseline", "-2"], out
+    if kind == "gt without frames":
+        with h5py.File(gt, "w") as f:
+            f["davis/left/depth_image_rect"] = np.zeros((0, H, W), np.float32)
+            f["davis/left/depth_image_rect_ts"] = np.zeros(0)
+        return [data, "--gt", gt, "--out", out], out
     if kind == "raw without calib":
         raw, raw_gt = write_recording(tmp_path, name="raw", n=2000)
         return [raw, "--gt", raw_gt, "--out", out], out
@@ -187,7 +201,8 @@ def _bad(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["missing file", "not hdf5", "missing datasets", "gt not overlapping", "unsorted",
-                                  "outside", "raw without calib", "missing folder", "folder is a file",
+                                  "outside", "no fB", "bad fB", "gt without frames", "raw without calib",
+                                  "missing folder", "folder is a file",
                                   "unwritable /proc", "bad representation"])
 def test_cli_bad_input(tmp_path, run_cli, kind):
     args, out = _bad(tmp_path, kind)
@@ -224,3 +239,20 @@ def test_stereo_cache_rejects_other_files(tmp_path):
     with pytest.raises(FileNotFoundError):
         StereoCache(tmp_path / "c.h5")
 
+
+
+def test_focal_baseline_from_option_scene_name_or_attribute(tmp_path):
+    """fB: --focal-baseline, else the files' attribute, else the MVSEC scene named by the data file."""
+    data, gt = write_recording(tmp_path, rectified=True, name="rig", n=2000, focal_baseline=None)
+    with pytest.raises(ValueError, match="--focal-baseline"):
+        preprocess_recording(data, tmp_path / "a.h5", gt_path=gt)
+    preprocess_recording(data, tmp_path / "a.h5", gt_path=gt, focal_baseline=30.0)
+    outdoor, _ = write_recording(tmp_path, rectified=True, name="outdoor_day2", n=2000, focal_baseline=None)
+    preprocess_recording(outdoor, tmp_path / "b.h5", gt_path=gt)  # the GT's own name names no scene
+    with h5py.File(gt) as g:
+        depth = g["davis/left/depth_image_rect"][2]
+    for name, fb in (("a.h5", 30.0), ("b.h5", FOCAL_BASELINE["outdoor_day"])):
+        with StereoCache(tmp_path / name) as cache:
+            assert cache.attrs["focal_baseline"] == fb
+            finite = np.isfinite(depth) & (depth > 0)
+            np.testing.assert_allclose(cache[1].disparity[finite], (fb / depth[finite]).astype(np.float32), rtol=1e-6)

@@ -167,6 +167,29 @@ def test_depth_png_is_millimetres(small_mvsec, checkpoint, tmp_path):
     np.testing.assert_allclose(mm / 1000.0, np.minimum(FB / d, 65.535), rtol=3e-3, atol=1e-3)
 
 
+def test_focal_baseline_option_overrides_and_is_required_for_gt(small_mvsec, checkpoint, tmp_path):
+    from stereo.infer import infer_recording
+
+    infer_recording(small_mvsec, tmp_path / "a", model_path=checkpoint, width=40, height=30, depth="npy", every_ms=100)
+    infer_recording(small_mvsec, tmp_path / "b", model_path=checkpoint, width=40, height=30, depth="npy", every_ms=100,
+                    focal_baseline=2 * FB)
+    za, zb = (np.load(tmp_path / o / "depth" / "000000.npy") for o in "ab")
+    finite = np.isfinite(za)
+    assert finite.any()
+    np.testing.assert_allclose(zb[finite], 2 * za[finite], rtol=1e-6)
+    # GT depth cannot become disparity without fB: a recording that gives none is refused, not guessed.
+    with h5py.File(small_mvsec, "a") as f:
+        del f.attrs["focal_baseline"]
+    gt = tmp_path / "small_gt.hdf5"
+    with h5py.File(gt, "w") as f:
+        f["davis/left/depth_image_rect"] = np.full((2, 30, 40), 2.0, np.float32)
+        f["davis/left/depth_image_rect_ts"] = np.array([0.1, 0.35])
+    with pytest.raises(ValueError, match="--focal-baseline"):
+        infer_recording(small_mvsec, tmp_path / "c", model_path=checkpoint, gt=gt)
+    report = infer_recording(small_mvsec, tmp_path / "c", model_path=checkpoint, gt=gt, focal_baseline=FB)
+    assert report.windows == 2 and report.metrics is not None
+
+
 def test_plain_files_one_npz_and_two_files(tmp_path, checkpoint):
     from stereo.infer import infer_recording
 
