@@ -4,6 +4,8 @@ Conventions (override with ``columns`` and ``time_unit``):
 
 - named arrays: ``x``, ``y``, ``p`` and one of ``t`` (seconds if float, microseconds if integer),
   ``t_us``, ``t_ns``; an optional ``sensor_wh`` gives the sensor size;
+- DSEC ``events.h5`` (an ``events`` group and a root ``t_offset``): t in microseconds after
+  ``t_offset``, returned as absolute seconds;
 - an (N, 4) array: columns ``t x y p`` with t in microseconds when it has an integer dtype
   (DVS recorders), ``x y t p`` with t in seconds when float (MVSEC); stereo npz files hold one
   such array per camera (``left``, ``right``);
@@ -71,6 +73,16 @@ def _from_named(get, keys: list[str], *, camera: str | None, columns, time_unit,
     raise ValueError(f"{source}: no x, y, t, p arrays and no (N, 4) 'events' array (has {', '.join(keys)})")
 
 
+def _dsec_events(h5, source: str) -> Events:
+    """A DSEC ``events.h5``: ``events/{x,y,t,p}`` with t in microseconds after the root ``t_offset``."""
+    group = h5["events"]
+    missing = [k for k in "xytp" if k not in group]
+    if missing:
+        raise ValueError(f"{source}: a DSEC-style file without events/{', events/'.join(missing)}")
+    t = np.asarray(group["t"][()], dtype=np.int64) + int(h5["t_offset"][()])
+    return _build(group["x"][()], group["y"][()], t, group["p"][()], "us", source, None)
+
+
 def read_event_file(path: str | os.PathLike, *, camera: str | None = None, columns: str | None = None,
                     time_unit: str | None = None) -> Events:
     """Read events from ``.npz``, ``.npy``, ``.h5``/``.hdf5`` or text (``.txt``, ``.csv``).
@@ -97,10 +109,13 @@ def read_event_file(path: str | os.PathLike, *, camera: str | None = None, colum
         return _from_table(np.load(path), columns=columns, time_unit=time_unit, source=source)
     if suffix in (".h5", ".hdf5"):
         import h5py
+        import hdf5plugin  # noqa: F401 - registers Blosc/ZSTD, which DSEC event files use
 
         if not h5py.is_hdf5(path):
             raise ValueError(f"not an HDF5 file: {path}")
         with h5py.File(path, "r") as h5:
+            if "t_offset" in h5 and isinstance(h5.get("events"), h5py.Group) and time_unit is None:
+                return _dsec_events(h5, source)
             group = h5["events"] if isinstance(h5.get("events"), h5py.Group) else h5
             keys = [k for k in group if isinstance(group[k], h5py.Dataset)]
             return _from_named(lambda k: group[k][()], keys, camera=camera, columns=columns,

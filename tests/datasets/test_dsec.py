@@ -62,3 +62,18 @@ def test_missing_datasets(tmp_path):
         f["events/x"] = np.zeros(1)
     with pytest.raises(ValueError, match="missing"):
         DsecEvents(tmp_path / "e.h5")
+
+
+def test_read_event_file_on_a_dsec_events_file_gives_absolute_seconds(tmp_path):
+    from datasets.files import read_event_file
+
+    t_us = np.sort(np.random.default_rng(2).integers(0, 100_000, 5_000))
+    write_dsec(tmp_path / "events.h5", t_us)
+    ev = read_event_file(tmp_path / "events.h5")
+    with DsecEvents(tmp_path / "events.h5") as dsec:
+        ref = dsec.window_us(-1, int(t_us[-1]))
+    assert len(ev) == len(ref) == len(t_us)
+    np.testing.assert_array_equal(ev.t, ref.t)
+    assert ev.t[0] == pytest.approx(1_600_000_000.0 + t_us[0] * 1e-6)
+    np.testing.assert_array_equal(ev.x, ref.x)
+    np.testing.assert_array_equal(ev.p, ref.p)
