@@ -296,10 +296,10 @@ def preprocess_recording(
         A :class:`PreprocessReport`.
     """
     import time
-    from concurrent.futures import ThreadPoolExecutor
 
     from datasets import rectify
     from datasets.atomic import check_output_folder, partial_path
+    from datasets.h5recover import exclusive_writer
     from datasets.mvsec import FOCAL_BASELINE, MvsecGroundTruth, MvsecRecording, focal_baseline_for
 
     start_time = time.perf_counter()
@@ -358,48 +358,62 @@ def preprocess_recording(
             "source_gt": gt_path.name, "source_gt_size": gt_path.stat().st_size, "created_by": CREATED_BY,
         }
         s = _Settings(representation, num_bins, window_s, height, width)
-        h5 = _open_partial(partial, settings, ts[valid], valid, overwrite=overwrite)
-        try:
-            done = h5["done"][:]
-            # Low-level ids looked up once: an h5py name lookup costs ~0.5 ms in SWMR mode.
-            targets = [(h5[name].id, h5[name].ndim) for name in _FRAME_DATASETS]
-            done_ds = h5["done"]
-            resumed = int(done.sum())
-            todo = np.flatnonzero(~done)
-            n_events = 0
-            if progress:
-                progress(resumed, len(valid))
-            with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-                batches = [todo[i:i + frames_per_batch] for i in range(0, len(todo), frames_per_batch)]
-                buffers = _RowBuffers()
-                luts = (rect.packed("left"), rect.packed("right"))
-                pending = (_submit(pool, rec, gt, batches[0], valid, ts, luts, focal_baseline, s, buffers, 0)
-                           if batches else None)
-                for b, batch in enumerate(batches):
-                    futures, batch_events = pending
-                    # Read the next batch while the workers compute this one.
-                    if b + 1 < len(batches):
-                        pending = _submit(pool, rec, gt, batches[b + 1], valid, ts, luts, focal_baseline, s,
-                                          buffers, (b + 1) % 2)
-                    for k, future in zip(batch, futures, strict=True):
-                        for (dsid, ndim), (filter_mask, chunk) in zip(targets, future.result(), strict=True):
-                            dsid.write_direct_chunk((int(k),) + (0,) * (ndim - 1), chunk, filter_mask)
-                    done[batch] = True
-                    done_ds[batch[0]:batch[-1] + 1] = done[batch[0]:batch[-1] + 1]
-                    h5.flush()
-                    n_events += batch_events
-                    if progress:
-                        progress(int(done.sum()), len(valid))
-        except Exception:
-            # Bad data found mid-way (unsorted, outside the sensor) or a failed write: no partial
-            # left behind. An interruption (KeyboardInterrupt) keeps it for resuming.
-            h5.close()
-            partial.unlink(missing_ok=True)
-            raise
-        finally:
-            h5.close()
+        with exclusive_writer(partial):
+            report = _write_frames(rec, gt, partial, settings, s, rect, ts, valid, focal_baseline,
+                                   overwrite=overwrite, workers=workers, frames_per_batch=frames_per_batch,
+                                   progress=progress)
     os.replace(partial, out_path)
+    n_events, resumed = report
     return PreprocessReport(out_path, len(valid), resumed, before, after, n_events, time.perf_counter() - start_time)
+
+
+def _write_frames(rec, gt, partial: Path, settings: dict, s: _Settings, rect, ts: np.ndarray, valid: np.ndarray,
+                  focal_baseline: float, *, overwrite: bool, workers: int | None, frames_per_batch: int,
+                  progress) -> tuple[int, int]:
+    """Fill the partial file's missing frames; returns ``(events read, frames resumed)``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h5 = _open_partial(partial, settings, ts[valid], valid, overwrite=overwrite)
+    try:
+        done = h5["done"][:]
+        # Low-level ids looked up once: an h5py name lookup costs ~0.5 ms in SWMR mode.
+        targets = [(h5[name].id, h5[name].ndim) for name in _FRAME_DATASETS]
+        done_ds = h5["done"]
+        resumed = int(done.sum())
+        todo = np.flatnonzero(~done)
+        n_events = 0
+        if progress:
+            progress(resumed, len(valid))
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            batches = [todo[i:i + frames_per_batch] for i in range(0, len(todo), frames_per_batch)]
+            buffers = _RowBuffers()
+            luts = (rect.packed("left"), rect.packed("right"))
+            pending = (_submit(pool, rec, gt, batches[0], valid, ts, luts, focal_baseline, s, buffers, 0)
+                       if batches else None)
+            for b, batch in enumerate(batches):
+                futures, batch_events = pending
+                # Read the next batch while the workers compute this one.
+                if b + 1 < len(batches):
+                    pending = _submit(pool, rec, gt, batches[b + 1], valid, ts, luts, focal_baseline, s,
+                                      buffers, (b + 1) % 2)
+                for k, future in zip(batch, futures, strict=True):
+                    for (dsid, ndim), (filter_mask, chunk) in zip(targets, future.result(), strict=True):
+                        dsid.write_direct_chunk((int(k),) + (0,) * (ndim - 1), chunk, filter_mask)
+                done[batch] = True
+                done_ds[batch[0]:batch[-1] + 1] = done[batch[0]:batch[-1] + 1]
+                h5.flush()
+                n_events += batch_events
+                if progress:
+                    progress(int(done.sum()), len(valid))
+    except Exception:
+        # Bad data found mid-way (unsorted, outside the sensor) or a failed write: no partial
+        # left behind. An interruption (KeyboardInterrupt) keeps it for resuming.
+        h5.close()
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        h5.close()
+    return n_events, resumed
 
 
 class _RowBuffers:
@@ -452,7 +466,12 @@ def _open_partial(partial: Path, settings: dict, timestamps: np.ndarray, frame_i
     """Open the partial file to resume it, or create it; refuse one made with other settings."""
     import h5py
 
+    from datasets.h5recover import clear_write_flags
+
     if partial.exists() and not overwrite:
+        # Its writer is dead (the caller holds the writer lock): a kill left HDF5's "open for
+        # writing" mark, which would make the open below fail.
+        clear_write_flags(partial)
         try:
             h5 = h5py.File(partial, "r+", libver="latest")
         except OSError:

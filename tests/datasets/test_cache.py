@@ -134,6 +134,54 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     assert StereoCache(out).attrs["rectification"] == identity(H, W).description
 
 
+_KILL_AFTER_TWO_BATCHES = """
+import os, signal, sys
+from datasets.cache import preprocess_recording
+
+def progress(done, total):
+    if done >= 4:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup at all, as from the OOM killer or kill -9
+
+preprocess_recording(sys.argv[1], sys.argv[2], workers=1, frames_per_batch=2, progress=progress)
+"""
+
+
+def test_resume_after_sigkill(tmp_path):
+    """A run killed outright leaves HDF5's 'open for writing' mark on the partial; the rerun clears it and resumes."""
+    import subprocess
+    import sys
+
+    data, gt = write_recording(tmp_path, rectified=True)
+    preprocess_recording(data, tmp_path / "whole.h5", gt_path=gt)
+    out = tmp_path / "killed.h5"
+    proc = subprocess.run([sys.executable, "-c", _KILL_AFTER_TWO_BATCHES, str(data), str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    partial = tmp_path / ".killed.h5.partial"
+    assert partial.exists() and not out.exists()
+    with pytest.raises(OSError, match="already open for write"):  # what HDF5 alone makes of it
+        h5py.File(partial, "r").close()
+    report = preprocess_recording(data, out, gt_path=gt, frames_per_batch=2)
+    assert report.frames_resumed == 4 and report.frames == 6
+    assert not partial.exists() and not (tmp_path / ".killed.h5.partial.lock").exists()
+    with StereoCache(tmp_path / "whole.h5") as a, StereoCache(out) as b:
+        for i in range(6):
+            for field in ("left", "right", "disparity", "sparse_mask"):
+                assert np.array_equal(getattr(a[i], field), getattr(b[i], field), equal_nan=True)
+
+
+def test_second_writer_of_the_same_output_is_refused(tmp_path, run_cli):
+    from datasets.h5recover import exclusive_writer
+
+    data, gt = write_recording(tmp_path, rectified=True, n=2000)
+    out = tmp_path / "c.h5"
+    with exclusive_writer(tmp_path / ".c.h5.partial"):  # as a first run still writing holds it
+        code, _, err = run_cli("preprocess", data, "--gt", gt, "--out", out)
+    assert code != 0 and "another process" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert run_cli("preprocess", data, "--gt", gt, "--out", out)[0] == 0
+
+
 def test_cli_preprocess_ok_and_refuses_existing(tmp_path, run_cli):
     data, gt = write_recording(tmp_path, rectified=True, name="syn")
     out = tmp_path / "c.h5"
