@@ -14,6 +14,7 @@ from stereo.protocol import GTMode, MetricAccumulator, prepare_ground_truth
 
 # A predictor maps batched left/right event tensors [N, C, H, W] to disparity [N, 1, H, W] px.
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ENERGY_FRAMES = 4  # frames whose firing rates the reported energy per frame averages
 
 
 @dataclass
@@ -135,7 +136,8 @@ def evaluate_on_caches(
     Returns:
         One :func:`stereo.protocol.results_record` dict per method (model first), each with the
         frame-averaged metrics, the GT mode, fB, the frame count and, for the model, its energy
-        per frame (mJ) and mean firing rate measured on the first frame.
+        per frame (mJ) and mean firing rate measured on ``ENERGY_FRAMES`` frames spread evenly
+        over the evaluated ones.
     """
     from torch.utils.data import DataLoader
 
@@ -152,8 +154,12 @@ def evaluate_on_caches(
     if checkpoint is not None:
         model, payload = load_trained_model(checkpoint, device=device)
         check_cache_matches(dataset.attrs, model.config, what="the cache")
-        first = dataset[0]
-        report = energy_report(model, first.left[None].to(device), first.right[None].to(device), num_samples=1)
+        # Firing rates vary from window to window: average a few spread over the evaluated set.
+        picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(ENERGY_FRAMES, len(dataset))).round()})
+        samples = [dataset[i] for i in picks]
+        report = energy_report(model, torch.stack([torch.as_tensor(s.left) for s in samples]).to(device),
+                               torch.stack([torch.as_tensor(s.right) for s in samples]).to(device),
+                               num_samples=len(samples))
         spiking = [layer for layer in report.layers if layer.spiking_input]
         extra = {"energy_mj_per_frame": report.total_mj,
                  "ann_equivalent_mj_per_frame": report.ann_equivalent_mj,

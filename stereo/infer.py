@@ -44,6 +44,7 @@ import torch
 DEPTH_FORMATS = ("png", "npy")
 METRICS_FILE = "metrics.json"
 TIMESTAMPS_FILE = "timestamps.txt"
+ENERGY_WINDOWS = 4  # windows whose firing rates the energy per frame averages
 _DATA_KEYS = ("representation", "num_bins", "window_ms", "height", "width")
 _QUEUE_BATCHES = 2  # prepared batches waiting for the network: bounds memory
 
@@ -133,7 +134,8 @@ class InferReport:
         empty_windows: windows without events in a camera (no estimate).
         seconds: wall time of the streaming loop (reading, preprocessing, network, writing).
         metrics: the content of ``metrics.json`` (None without GT).
-        energy_mj_per_frame: estimated energy of one window on neuromorphic hardware (mJ).
+        energy_mj_per_frame: estimated energy of one window on neuromorphic hardware (mJ), with the
+            firing rates of up to ``ENERGY_WINDOWS`` windows (the first of each of the first batches).
         frame_size: (height, width) of the recording's frames.
         trained_size: (height, width) the model was trained on.
         skipped_windows: GT timestamps whose window is not inside both cameras' events.
@@ -450,7 +452,7 @@ def infer_recording(
             max_disparity = float(model.config.max_disparity)
             total = len(plan.ends)
             done = empty = 0
-            first = None
+            samples: list[tuple[torch.Tensor, torch.Tensor]] = []  # energy: the first window of each early batch
             started = time.perf_counter()
             producer = _Producer(source, plan, settings, batch_size=batch_size, event_images=clip is not None)
             producer.start()
@@ -459,8 +461,8 @@ def infer_recording(
                     for batch in producer.batches():
                         left = torch.from_numpy(np.stack([b.left for b in batch])).to(device)
                         right_t = torch.from_numpy(np.stack([b.right for b in batch])).to(device)
-                        if first is None:
-                            first = (left[:1].clone(), right_t[:1].clone())
+                        if len(samples) < ENERGY_WINDOWS:
+                            samples.append((left[:1].clone(), right_t[:1].clone()))
                         with torch.inference_mode():
                             pred = model(left, right_t).disparity.float().cpu().numpy()[:, 0]
                         for b, disparity in zip(batch, pred, strict=True):
@@ -490,7 +492,8 @@ def infer_recording(
             if accumulator is not None:
                 metrics = accumulator.summary()
                 write_results_json(tmp / METRICS_FILE, metrics)
-            energy = energy_report(model, *first, num_samples=1).total_mj
+            energy = energy_report(model, torch.cat([a for a, _ in samples]), torch.cat([b for _, b in samples]),
+                                   num_samples=len(samples)).total_mj
             if clip is not None:
                 clip.finish()
                 clip = None

@@ -122,6 +122,24 @@ def test_gt_windows_and_metrics_agree_with_eval_stereo(synthetic, checkpoint, tm
     assert colour.shape == (260, 346, 3)
     assert not list(tmp_path.glob(".out*"))
 
+    # Energy per frame: the mean over a few windows, each measured on its own (eval: 4 spread
+    # over the set; infer: the first window of each of the first 4 batches).
+    from search.cost import energy_report
+    from stereo.infer import infer_recording
+
+    with StereoCache(cache) as c:
+        def energy_of(k: int) -> float:
+            return energy_report(model, torch.from_numpy(c[k].left[None]), torch.from_numpy(c[k].right[None]),
+                                 num_samples=1).total_mj
+
+        spread = sorted({int(i) for i in np.linspace(0, frames - 1, 4).round()})
+        expected_eval = np.mean([energy_of(k) for k in spread])
+        expected_infer = np.mean([energy_of(k) for k in range(0, frames, 3)[:4]])
+        assert len({round(energy_of(k), 9) for k in spread}) > 1  # windows differ, so the choice matters
+    assert record["energy_mj_per_frame"] == pytest.approx(expected_eval, rel=1e-5)
+    report = infer_recording(data, tmp_path / "again", model_path=checkpoint, gt=gt, batch_size=3)
+    assert report.energy_mj_per_frame == pytest.approx(expected_infer, rel=1e-5)
+
 
 def test_every_ms_windows_empty_window_depth_and_video(small_mvsec, checkpoint, tmp_path, run_cli):
     out = tmp_path / "o"
