@@ -7,8 +7,12 @@ line on stderr and a non-zero exit (set ``STEREO_DEBUG=1`` to see the traceback 
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 
 import typer
 
@@ -28,36 +32,74 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every cleanup written for Ctrl-C runs too."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _guarded(command: Callable) -> Callable:
+    """Report an interruption and an unexpected end of input ourselves.
+
+    typer turns KeyboardInterrupt into a silent exit 130 and EOFError into "Aborted!" before
+    :func:`main` sees them; here they become one line like every other error.
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except Terminated:
+            print("stereo: terminated", file=sys.stderr)
+            raise SystemExit(128 + signal.SIGTERM) from None
+        except KeyboardInterrupt:
+            print("stereo: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+        except EOFError as exc:
+            if os.environ.get("STEREO_DEBUG", "") not in ("", "0"):
+                raise
+            print(f"stereo: error: unexpected end of file{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    return run
+
+
+def _add(group: typer.Typer, name: str, command: Callable) -> None:
+    group.command(name)(_guarded(command))
+
+
 def _register_commands() -> None:
     """Attach the command functions; their modules import heavy libraries lazily."""
     from stereo.commands import classify, preprocess, synth
 
-    app.command("synth")(synth.synth)
-    app.command("preprocess")(preprocess.preprocess)
-    search_app.command("classify")(classify.search_classify)
-    train_app.command("classify")(classify.train_classify)
-    eval_app.command("classify")(classify.eval_classify)
+    _add(app, "synth", synth.synth)
+    _add(app, "preprocess", preprocess.preprocess)
+    _add(search_app, "classify", classify.search_classify)
+    _add(train_app, "classify", classify.train_classify)
+    _add(eval_app, "classify", classify.eval_classify)
     from stereo.commands import genotype
 
     genotype_app = typer.Typer(help="Inspect genotypes.", no_args_is_help=True)
-    genotype_app.command("show")(genotype.show)
+    _add(genotype_app, "show", genotype.show)
     app.add_typer(genotype_app, name="genotype")
     from stereo.commands import search_stereo
 
-    search_app.command("stereo")(search_stereo.search_stereo)
+    _add(search_app, "stereo", search_stereo.search_stereo)
     from stereo.commands import eval_stereo, train_stereo
 
-    train_app.command("stereo")(train_stereo.train_stereo_command)
-    eval_app.command("stereo")(eval_stereo.eval_stereo_command)
+    _add(train_app, "stereo", train_stereo.train_stereo_command)
+    _add(eval_app, "stereo", eval_stereo.eval_stereo_command)
     from stereo.commands import infer
 
-    app.command("infer")(infer.infer)
+    _add(app, "infer", infer.infer)
     from stereo.commands import demo
 
-    app.command("demo")(demo.demo)
+    _add(app, "demo", demo.demo)
     from stereo.commands import bench
 
-    app.command("bench")(bench.bench)
+    _add(app, "bench", bench.bench)
 
 
 _register_commands()
@@ -75,6 +117,10 @@ def _first_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and map every failure to one stderr line."""
     debug = os.environ.get("STEREO_DEBUG", "") not in ("", "0")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if in_main_thread else None
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         # Standalone mode: usage errors print the usage and exit 2, --help exits 0.
         app(args=argv, prog_name="stereo")
@@ -92,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"stereo: internal error: {type(exc).__name__}: {_first_line(exc)} (set STEREO_DEBUG=1 for details)",
               file=sys.stderr)
         sys.exit(2)
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":
