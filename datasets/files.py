@@ -73,6 +73,48 @@ def _from_named(get, keys: list[str], *, camera: str | None, columns, time_unit,
     raise ValueError(f"{source}: no x, y, t, p arrays and no (N, 4) 'events' array (has {', '.join(keys)})")
 
 
+def _npz_member(data, source: str):
+    """``data[name]`` with a damaged member reported as one clear error."""
+    import zipfile
+    import zlib
+
+    def get(name: str) -> np.ndarray:
+        try:
+            return data[name]
+        except (EOFError, zipfile.BadZipFile, zlib.error, ValueError, OSError) as exc:
+            reason = "it holds Python objects, which are not loaded" if "pickle" in str(exc) else "damaged"
+            raise ValueError(f"cannot read array {name!r} of {source}: {reason}") from None
+
+    return get
+
+
+def load_numpy(path: str | os.PathLike):
+    """``np.load`` (no pickles) with one clear error for an empty, damaged or object-array file.
+
+    Returns:
+        An ``NpzFile`` (use it as a context manager) for ``.npz``, an array for ``.npy``.
+
+    Raises:
+        ValueError: the file cannot be read as numpy data.
+    """
+    import zipfile
+
+    path = Path(path)
+    kind = path.suffix.lower() or "numpy"
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot read {path}: the file is empty")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    numpy_data = head.startswith((b"\x93NUMPY", b"PK\x03\x04"))
+    try:
+        return np.load(path)
+    except (EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        # Without numpy's or zip's magic bytes, np.load tries a pickle and blames allow_pickle.
+        reason = ("it holds Python objects, which are not loaded (save plain numeric arrays)"
+                  if "pickle" in str(exc) and numpy_data else f"not a valid {kind} file (truncated or damaged?)")
+        raise ValueError(f"cannot read {path}: {reason}") from None
+
+
 def _dsec_events(h5, source: str) -> Events:
     """A DSEC ``events.h5``: ``events/{x,y,t,p}`` with t in microseconds after the root ``t_offset``."""
     group = h5["events"]
@@ -102,11 +144,11 @@ def read_event_file(path: str | os.PathLike, *, camera: str | None = None, colum
     suffix = path.suffix.lower()
     source = str(path)
     if suffix == ".npz":
-        with np.load(path) as data:
-            return _from_named(data.__getitem__, list(data.files), camera=camera, columns=columns,
+        with load_numpy(path) as data:
+            return _from_named(_npz_member(data, source), list(data.files), camera=camera, columns=columns,
                                time_unit=time_unit, source=source)
     if suffix == ".npy":
-        return _from_table(np.load(path), columns=columns, time_unit=time_unit, source=source)
+        return _from_table(load_numpy(path), columns=columns, time_unit=time_unit, source=source)
     if suffix in (".h5", ".hdf5"):
         import h5py
         import hdf5plugin  # noqa: F401 - registers Blosc/ZSTD, which DSEC event files use

@@ -243,7 +243,9 @@ def _array_names(path: Path) -> list[str] | None:
     """Names of the arrays in an npz / HDF5 file (None for other formats)."""
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        with np.load(path) as data:
+        from datasets.files import load_numpy
+
+        with load_numpy(path) as data:
             return list(data.files)
     if suffix in (".h5", ".hdf5"):
         import h5py

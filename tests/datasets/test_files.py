@@ -59,6 +59,19 @@ def test_bad_files(tmp_path):
     (tmp_path / "bad.h5").write_text("no")
     with pytest.raises(ValueError, match="HDF5"):
         read_event_file(tmp_path / "bad.h5")
+    np.savez(tmp_path / "good.npz", x=np.arange(5000), y=np.zeros(5000), t=np.linspace(0, 1, 5000), p=np.ones(5000))
+    good = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(good[: len(good) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "junk.npz").write_text("junk")
+    np.save(tmp_path / "objects.npy", np.array([{"t": 1}, None], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "objects.npz", x=np.array([{"x": 1}], dtype=object), y=[0], t=[0.0], p=[1])
+    for name, reason in (("truncated.npz", "not a valid .npz file"), ("empty.npz", "empty"),
+                         ("junk.npz", "not a valid .npz file"), ("objects.npy", "Python objects"),
+                         ("objects.npz", "Python objects")):
+        with pytest.raises(ValueError, match=reason) as info:
+            read_event_file(tmp_path / name)
+        assert name in str(info.value) and "allow_pickle" not in str(info.value)
     (tmp_path / "bad.aedat").write_text("no")
     with pytest.raises(ValueError, match="unknown event file"):
         read_event_file(tmp_path / "bad.aedat")
