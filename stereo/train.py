@@ -111,7 +111,12 @@ def resolve_device(name: str) -> torch.device:
     """``"auto"`` -> CUDA when available else CPU; asking for CUDA without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but no CUDA GPU is available (use --device cpu)")
     return device

@@ -134,6 +134,13 @@ def test_cuda_without_gpu_is_a_clear_error():
         resolve_device("cuda")
 
 
+@pytest.mark.parametrize("name", ["tpu", "mps", "cuda:x", ""])
+def test_unknown_device_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="--device must be auto, cpu, cuda"):
+        resolve_device(name)
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
 def test_tiny_network_overfits_one_pair():
     """Sixty steps on one random-dot pair bring the mean disparity error below 0.5 px (from ~3 px)."""
     torch.manual_seed(0)
