@@ -153,7 +153,8 @@ def evaluate_on_caches(
     methods: list[tuple[str, Predictor, dict]] = []
     if checkpoint is not None:
         model, payload = load_trained_model(checkpoint, device=device)
-        check_cache_matches(dataset.attrs, model.config, what="the cache")
+        check_cache_matches(dataset.attrs, model.config, what="the cache",
+                            trained_on=payload.get("extra", {}).get("data"))
         # Firing rates vary from window to window: average a few spread over the evaluated set.
         picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(ENERGY_FRAMES, len(dataset))).round()})
         samples = [dataset[i] for i in picks]

@@ -105,6 +105,12 @@ class StereoTrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
+        if not self.lr > 0 or not self.lr_gamma > 0:
+            raise ValueError(f"--lr and --lr-gamma must be > 0, got {self.lr} and {self.lr_gamma}")
+        if self.crop_height < 1 or self.crop_width < 1:
+            raise ValueError(f"--crop-height and --crop-width must be >= 1, got {self.crop_height}x{self.crop_width}")
+        if any(m < 1 for m in self.milestones):
+            raise ValueError(f"--milestones must be epochs >= 1, got {list(self.milestones)}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -165,8 +171,8 @@ def build_model(genotype_spec: str, network: StereoNetConfig) -> tuple[SpikingSt
     return SpikingStereoNet(genotype, network), genotype.to_dict()
 
 
-def _model_from_checkpoint(path: str, network: StereoNetConfig) -> tuple[SpikingStereoNet, dict]:
-    """The network of a trained checkpoint with its weights, for fine-tuning (see ``init_from``)."""
+def _model_from_checkpoint(path: str, network: StereoNetConfig) -> tuple[SpikingStereoNet, dict, dict | None]:
+    """A trained checkpoint's network with its weights, its genotype and the preprocessing it was trained on."""
     model, payload = load_trained_model(path)
     theirs = payload["extra"]["network"]
     differ = {k: (v, theirs.get(k)) for k, v in network.to_dict().items() if theirs.get(k) != v}
@@ -174,17 +180,31 @@ def _model_from_checkpoint(path: str, network: StereoNetConfig) -> tuple[Spiking
         shown = ", ".join(f"{k} {mine!r} vs {other!r}" for k, (mine, other) in sorted(differ.items()))
         raise ValueError(f"{path}: the run's network settings differ from the checkpoint's ({shown}); "
                          f"fine-tuning keeps the checkpoint's network")
-    return model.train(), payload["genotype"]
+    return model.train(), payload["genotype"], payload.get("extra", {}).get("data")
 
 
-def check_cache_matches(attrs: dict, network: StereoNetConfig, *, what: str) -> None:
-    """Refuse caches whose tensors the network cannot take (different channel count)."""
+def check_cache_matches(attrs: dict, network: StereoNetConfig, *, what: str, trained_on: dict | None = None,
+                        reference: str = "the model was trained on") -> None:
+    """Refuse caches the network cannot take (channel count) or was not trained for.
+
+    Args:
+        attrs: the cache's attributes (representation, num_bins, window_ms, ...).
+        network: the network's configuration.
+        what: how to name the cache in the message.
+        trained_on: preprocessing settings to match (a checkpoint's ``extra["data"]``, or the
+            training caches' attributes); representation, bins and window length must be equal.
+        reference: how to name ``trained_on`` in the message.
+    """
     channels = 2 if attrs["representation"] == "count" else int(attrs["num_bins"])
     if channels != network.in_channels:
         raise ValueError(
             f"{what} holds {attrs['representation']} tensors with {channels} channels but the model expects "
             f"{network.in_channels}; preprocess with --bins {network.in_channels} or train a matching model"
         )
+    for key, option in (("representation", "--representation"), ("num_bins", "--bins"), ("window_ms", "--window-ms")):
+        if trained_on is not None and key in trained_on and attrs[key] != trained_on[key]:
+            raise ValueError(f"{what} was made with {key}={attrs[key]!r} but {reference} {key}={trained_on[key]!r}; "
+                             f"preprocess it with {option} {trained_on[key]}")
 
 
 def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:
@@ -217,19 +237,28 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     out = Path(config.out)
     seed_everything(config.seed)
 
+    init_data = None
     if config.init_from:
-        model, genotype = _model_from_checkpoint(config.init_from, config.network)
+        model, genotype, init_data = _model_from_checkpoint(config.init_from, config.network)
     else:
         model, genotype = build_model(config.genotype, config.network)
     model.to(device)
     train_set = CacheStereoDataset(config.train, crop=None, seed=config.seed)
-    check_cache_matches(train_set.attrs, config.network, what="the training cache")
+    check_cache_matches(train_set.attrs, config.network, what="the training cache", trained_on=init_data,
+                        reference=f"{config.init_from} was trained on")
     crop = (min(config.crop_height, train_set.attrs["height"]), min(config.crop_width, train_set.attrs["width"]))
     train_set = CacheStereoDataset(config.train, crop=crop, seed=config.seed)
     focal_baseline = float(train_set.attrs["focal_baseline"])
     val_set = CacheStereoDataset(config.val, seed=config.seed) if config.val else None
     if val_set is not None:
-        check_cache_matches(val_set.attrs, config.network, what="the validation cache")
+        check_cache_matches(val_set.attrs, config.network, what="the validation cache", trained_on=train_set.attrs,
+                            reference="the training caches have")
+    last = out / LAST_CHECKPOINT
+    if resume and not last.exists():
+        raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+    if not resume and last.exists():
+        raise FileExistsError(f"{out} already holds a run ({last}); pass --resume to continue it or choose "
+                              f"another --out")
     if dist.is_main:  # only once the inputs are known to be usable: a refused run leaves no folder
         out.mkdir(parents=True, exist_ok=True)
     local = (_local_searches(config, model, train_set, val_set, device, out, dist=dist, resume=resume)
@@ -240,7 +269,6 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
                                                      gamma=config.lr_gamma)
     run_config = _jsonable_config(config)
     start_epoch, step = 0, 0
-    last = out / LAST_CHECKPOINT
     if resume:
         payload = _with_network_defaults(load_checkpoint(last, map_location=device))
         start_epoch, step = restore_checkpoint(
@@ -248,9 +276,6 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
             schedulers={"lr": scheduler}, kind=CHECKPOINT_KIND,
             ignore_config_keys=("out", "device", "workers", "epochs", "time_limit_minutes"), source=str(last),
         )
-    elif last.exists():
-        raise FileExistsError(f"{out} already holds a run ({last}); pass --resume to continue it or choose "
-                              f"another --out")
 
     train_model: torch.nn.Module = model
     if dist.distributed:

@@ -59,8 +59,18 @@ def test_neuron_ann_trains_the_ann_peer(trained, run_cli, tmp_path):
     assert not any(isinstance(m, BaseNode) for m in model.modules())  # no spiking neuron left
 
 
+def _other_window(path):
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        f.attrs["window_ms"] = 10.0
+    return path
+
+
 @pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "garbage_init", "other_channels", "cuda",
-                                  "no_method", "existing_run", "bad_neuron"])
+                                  "no_method", "existing_run", "bad_neuron", "eval_other_window",
+                                  "val_other_window", "init_other_window", "zero_crop", "negative_lr",
+                                  "resume_nothing", "unknown_device"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -84,11 +94,32 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
         args = ["eval", "stereo", cache]
     elif case == "bad_neuron":
         args = ["train", "stereo", cache, "--out", tmp_path / "r", "--neuron", "relu", *TINY]
+    elif case == "eval_other_window":  # right channel count, other preprocessing: scored on the wrong input
+        other = _other_window(write_tiny_cache(tmp_path / "w.h5"))
+        args = ["eval", "stereo", other, "--model", folder / "run" / "last.pt", "--device", "cpu"]
+    elif case == "val_other_window":
+        other = _other_window(write_tiny_cache(tmp_path / "w.h5"))
+        args = ["train", "stereo", cache, "--val", other, "--out", tmp_path / "r", *TINY]
+    elif case == "init_other_window":
+        other = _other_window(write_tiny_cache(tmp_path / "w.h5"))
+        args = ["train", "stereo", other, "--init-from", folder / "run" / "last.pt", "--out", tmp_path / "r",
+                "--device", "cpu"]
+    elif case == "zero_crop":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--crop-height", "0"]
+    elif case == "negative_lr":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--lr", "-1"]
+    elif case == "resume_nothing":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--resume"]
+    elif case == "unknown_device":
+        args = ["eval", "stereo", cache, "--model", folder / "run" / "last.pt", "--device", "tpu"]
     else:
         args = ["train", "stereo", cache, "--out", folder / "run", *TINY]
     code, _, err = run_cli(*args)
     assert code != 0
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
-    if case in ("missing_init", "garbage_init", "bad_neuron"):
-        assert not (tmp_path / "r").exists()
+    if case in ("missing_init", "garbage_init", "bad_neuron", "val_other_window", "init_other_window", "zero_crop",
+                "negative_lr", "resume_nothing"):
+        assert not (tmp_path / "r").exists()  # a refused run leaves no folder
+    if "other_window" in case:
+        assert "window_ms=10.0" in err and "--window-ms 50.0" in err
