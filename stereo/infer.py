@@ -178,14 +178,29 @@ class InferReport:
         return f"{'; '.join(parts)}; wrote {self.out_dir}"
 
 
-def _check_out_dir(out: Path, *, overwrite: bool) -> Path:
+_OUTPUT_ENTRIES = ("disparity", "colour", "depth", TIMESTAMPS_FILE, METRICS_FILE)
+
+
+def _check_out_dir(out: Path, *, overwrite: bool, video: Path | None, inputs: tuple) -> Path:
+    """Refuse an output that is not a folder, a non-empty folder without ``overwrite``, and any
+    folder that ``overwrite`` would delete more from than an earlier ``stereo infer`` output."""
     from datasets.atomic import check_output_folder
 
-    out = check_output_folder(out)
+    out = check_output_folder(Path(out).absolute())
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if not overwrite:
         raise FileExistsError(f"output folder {out} exists and is not empty (pass --overwrite to replace it)")
+    for given in inputs:
+        if given is not None and Path(given).absolute().is_relative_to(out):
+            raise ValueError(f"--overwrite would delete the input {given}, which lies in the output folder {out}")
+    allowed = set(_OUTPUT_ENTRIES) | ({video.name} if video is not None and video.absolute().parent == out else set())
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in allowed)
+    if foreign:
+        raise ValueError(f"--overwrite replaces only an earlier stereo infer output, and {out} also holds "
+                         f"{', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}; choose another --out")
     return out
 
 
@@ -411,8 +426,9 @@ def infer_recording(
         raise ValueError(f"--every-ms must be > 0, got {every_ms}")
     if near_events_px is not None and near_events_px < 0:
         raise ValueError(f"--near-events must be >= 0 px, got {near_events_px}")
-    out = _check_out_dir(Path(out_dir), overwrite=overwrite)
     video_path = None if video is None else Path(video)
+    out = _check_out_dir(Path(out_dir), overwrite=overwrite, video=video_path,
+                         inputs=(recording, gt, right, calib, model_path))
     if video_path is not None:
         if video_path.suffix.lower() != ".mp4":
             raise ValueError(f"--video must name an .mp4 file, got {video_path}")

@@ -270,21 +270,43 @@ def test_dsec_sequence_folder(tmp_path, checkpoint):
 
 def test_existing_output_needs_overwrite(small_mvsec, checkpoint, tmp_path, run_cli):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("x")
     args = ("infer", small_mvsec, "--model", checkpoint, "--out", out, "--width", "40", "--height", "30",
             "--every-ms", "100")
+    assert run_cli(*args)[0] == 0
     code, _, err = run_cli(*args)
     _one_line_error(code, err)
-    assert "not empty" in err and (out / "keep.txt").exists()
+    assert "not empty" in err
+    (out / "disparity" / "000000.png").unlink()  # an earlier output, changed: replaced as a whole
     code, _, err = run_cli(*args, "--overwrite")
     assert code == 0, err
-    assert not (out / "keep.txt").exists() and len(list((out / "disparity").iterdir())) == 4
+    assert len(list((out / "disparity").iterdir())) == 4
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli(*args[:5], empty, *args[6:])
     assert code == 0, err
+
+
+def test_overwrite_never_deletes_anything_but_an_earlier_output(small_mvsec, checkpoint, tmp_path, run_cli):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    args = ("infer", small_mvsec, "--model", checkpoint, "--width", "40", "--height", "30", "--every-ms", "100",
+            "--overwrite")
+    code, _, err = run_cli(*args, "--out", out)
+    _one_line_error(code, err)
+    assert "keep.txt" in err and (out / "keep.txt").read_text() == "x"
+    # The recording inside the folder to be replaced: refused, the recording stays.
+    inside = out / small_mvsec.name
+    inside.write_bytes(small_mvsec.read_bytes())
+    (out / "keep.txt").unlink()
+    code, _, err = run_cli(*args[:1], inside, *args[2:], "--out", out)
+    _one_line_error(code, err)
+    assert "would delete the input" in err and inside.exists()
+    # Neither is "." taken apart, nor anything else that is not an infer output.
+    code, _, err = run_cli(*args, "--out", tmp_path)
+    _one_line_error(code, err)
+    assert small_mvsec.exists() and inside.exists()
 
 
 def _bad(tmp_path: Path, case: str, checkpoint: Path) -> list:
