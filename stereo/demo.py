@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,20 +48,44 @@ def run_demo(out_dir: str | os.PathLike, *, seconds: float = 1.0, seed: int = DE
         overwrite: reuse a non-empty ``out_dir``.
         device: torch device for the model.
     """
-    from datasets.cache import StereoCache, preprocess_recording
-    from datasets.dsec import read_disparity_png
-    from datasets.synthetic import SynthConfig, synthesize_recording
-    from stereo.baselines import tensor_event_image
-    from stereo.evaluate import evaluate_on_caches
-    from stereo.infer import infer_recording
-    from stereo.visualize import side_by_side_figure
+    from datasets.atomic import check_output_folder
+    from datasets.synthetic import SynthConfig
+    from datasets.synthetic.recording import FIRST_DEPTH_TIME_S
+    from stereo.infer import default_model_path
+    from stereo.train import load_trained_model
 
     started = time.monotonic()
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty (pass --overwrite to reuse it)")
-    out.mkdir(parents=True, exist_ok=True)
-    data_path, gt_path = synthesize_recording(out / "scene", SynthConfig(seconds=seconds, seed=seed), overwrite=True)
+    # Everything that can be refused is refused before the first file is written.
+    config = SynthConfig(seconds=seconds, seed=seed)
+    if seconds < FIRST_DEPTH_TIME_S:
+        raise ValueError(f"--seconds must be at least {FIRST_DEPTH_TIME_S}, got {seconds}")
+    load_trained_model(model_path if model_path is not None else default_model_path())
+    check_output_folder(out)
+    created = not out.exists()
+    out.mkdir(exist_ok=True)
+    try:
+        return _run(out, config, model_path=model_path, device=device, started=started)
+    except BaseException:
+        if created:  # a failed demo leaves no folder that would block the next run
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run(out: Path, config, *, model_path, device: str, started: float) -> DemoReport:
+    """The demo's work in ``out``, which exists: synthesis, infer, SGBM, picture."""
+    from datasets.cache import StereoCache, preprocess_recording
+    from datasets.dsec import read_disparity_png
+    from datasets.synthetic import synthesize_recording
+    from stereo.baselines import tensor_event_image
+    from stereo.evaluate import evaluate_on_caches
+    from stereo.infer import infer_recording
+    from stereo.visualize import side_by_side_figure
+
+    seed = config.seed
+    data_path, gt_path = synthesize_recording(out / "scene", config, overwrite=True)
     infer_dir = out / "infer"
     report = infer_recording(data_path, infer_dir, gt=gt_path, model_path=model_path, overwrite=True, device=device)
     model_metrics = json.loads((infer_dir / "metrics.json").read_text())

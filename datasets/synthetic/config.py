@@ -73,8 +73,8 @@ class SynthConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
         if self.min_render_dt_s > self.max_render_dt_s:
             raise ValueError("min_render_dt_s must not exceed max_render_dt_s")
         if self.min_depth_m >= self.max_depth_m:

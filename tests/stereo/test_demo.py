@@ -40,6 +40,28 @@ def test_demo_refuses_a_non_empty_folder(tmp_path, run_cli):
     assert code != 0 and "not empty" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("bad", [["--seconds", "0"], ["--seed", "-1"], ["--seed", str(2**70)], ["--model", "x.pt"]])
+def test_refused_demo_leaves_no_folder(tmp_path, run_cli, bad):
+    torch.save({"hello": 1}, tmp_path / "x.pt")
+    bad = [str(tmp_path / b) if b == "x.pt" else b for b in bad]
+    code, _, err = run_cli("demo", "--out", tmp_path / "d", *bad)
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "d").exists()
+
+
+def test_failure_mid_way_removes_the_folder_it_made(tmp_path, run_cli, monkeypatch):
+    import stereo.infer
+
+    def broken(*args, **kwargs):
+        raise ValueError("something went wrong")
+
+    monkeypatch.setattr(stereo.infer, "infer_recording", broken)
+    model = _tiny_checkpoint(tmp_path / "tiny.pt")
+    code, _, err = run_cli("demo", "--out", tmp_path / "d", "--seconds", "0.2", "--model", model)
+    assert code == 1 and "something went wrong" in err
+    assert not (tmp_path / "d").exists()
+
+
 @pytest.mark.skipif(not (Path(__file__).parents[2] / "stereo" / "default" / "model.pt").exists(),
                     reason="no default model shipped in this checkout")
 def test_default_model_loads():
