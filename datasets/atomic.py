@@ -24,6 +24,19 @@ def check_output_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_output_file(path: str | os.PathLike) -> Path:
+    """:func:`check_output_folder`, and ``path`` itself must not be a folder.
+
+    Raises:
+        FileNotFoundError, PermissionError: as :func:`check_output_folder`.
+        IsADirectoryError: ``path`` is an existing folder.
+    """
+    path = check_output_folder(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output {path} is a folder; give a file name")
+    return path
+
+
 def partial_path(path: str | os.PathLike) -> Path:
     """The deterministic temporary name used for ``path`` while it is being written."""
     path = Path(path)
@@ -47,7 +60,7 @@ def atomic_output(path: str | os.PathLike, *, keep_partial: bool = False) -> Ite
         >>> out.read_text()
         'done'
     """
-    final = check_output_folder(path)
+    final = check_output_file(path)
     tmp = partial_path(final)
     try:
         yield tmp

@@ -298,7 +298,7 @@ def preprocess_recording(
     import time
 
     from datasets import rectify
-    from datasets.atomic import check_output_folder, partial_path
+    from datasets.atomic import check_output_file, partial_path
     from datasets.h5recover import exclusive_writer
     from datasets.mvsec import FOCAL_BASELINE, MvsecGroundTruth, MvsecRecording, focal_baseline_for
 
@@ -315,7 +315,7 @@ def preprocess_recording(
             raise ValueError(f"cannot guess the GT file for {data_path}; pass --gt")
         gt_path = data_path.with_name(data_path.name.replace("_data", "_gt"))
     gt_path = Path(gt_path)
-    out_path = check_output_folder(out_path)
+    out_path = check_output_file(out_path)
     if out_path.exists() and not overwrite:
         raise FileExistsError(f"output exists: {out_path} (pass --overwrite to replace it)")
     partial = partial_path(out_path)

@@ -33,6 +33,10 @@ def eval_stereo_command(
     from stereo.protocol import GTMode, markdown_table, row_from_summary, write_results_json
     from stereo.train import resolve_device
 
+    if out is not None:
+        from datasets.atomic import check_output_file
+
+        check_output_file(out)  # before the evaluation, which can take hours, not after
     gt_mode = GTMode(quantization=gt, density=density)
     with Progress(transient=True) as bar:
         task = bar.add_task("evaluating", total=None)

@@ -20,13 +20,28 @@ def test_failing_body_keeps_partial_only_when_asked(tmp_path, keep_partial):
     assert not out.exists() and tmp.exists() == keep_partial
 
 
-@pytest.mark.parametrize("keep_partial", [False, True])
-def test_failing_rename_leaves_nothing_behind(tmp_path, keep_partial):
+def test_a_folder_as_output_is_refused_before_the_work(tmp_path):
     out = tmp_path / "taken"
-    (out / "inside").mkdir(parents=True)  # the final name is a non-empty folder: os.replace fails
-    with pytest.raises(OSError), atomic_output(out, keep_partial=keep_partial) as tmp:
+    (out / "inside").mkdir(parents=True)
+    ran = []
+    with pytest.raises(IsADirectoryError, match="is a folder"), atomic_output(out):
+        ran.append(True)
+    assert not ran and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_failing_rename_leaves_nothing_behind(tmp_path, keep_partial, monkeypatch):
+    import os
+
+    out = tmp_path / "out.txt"
+
+    def refuse(src, dst):
+        raise PermissionError(f"cannot rename {src}")
+
+    with pytest.raises(PermissionError), atomic_output(out, keep_partial=keep_partial) as tmp:
         tmp.write_text("complete")
-    assert not tmp.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+        monkeypatch.setattr(os, "replace", refuse)
+    assert not tmp.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_missing_folder_is_refused_up_front(tmp_path):

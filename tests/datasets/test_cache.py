@@ -243,6 +243,10 @@ def _bad(tmp_path, kind):
         return [data, "--gt", gt, "--out", out], out
     if kind == "unwritable /proc":
         return [data, "--gt", gt, "--out", "/proc/stereo_out.h5"], __import__("pathlib").Path("/proc/stereo_out.h5")
+    if kind == "output is a folder":
+        out = tmp_path / "taken"
+        (out / "inside").mkdir(parents=True)
+        return [data, "--gt", gt, "--out", out, "--overwrite"], out / "never"
     if kind == "bad representation":
         return [data, "--gt", gt, "--out", out, "--representation", "frames"], out
     raise AssertionError(kind)
@@ -251,7 +255,7 @@ def _bad(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["missing file", "not hdf5", "missing datasets", "gt not overlapping", "unsorted",
                                   "outside", "no fB", "bad fB", "gt without frames", "raw without calib",
                                   "missing folder", "folder is a file",
-                                  "unwritable /proc", "bad representation"])
+                                  "unwritable /proc", "output is a folder", "bad representation"])
 def test_cli_bad_input(tmp_path, run_cli, kind):
     args, out = _bad(tmp_path, kind)
     code, _, err = run_cli("preprocess", *args)

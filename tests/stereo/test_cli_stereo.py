@@ -123,3 +123,11 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
         assert not (tmp_path / "r").exists()  # a refused run leaves no folder
     if "other_window" in case:
         assert "window_ms=10.0" in err and "--window-ms 50.0" in err
+
+
+def test_eval_output_path_is_checked_before_evaluating(trained, run_cli, tmp_path):
+    _, cache = trained
+    for out in (tmp_path / "missing" / "r.json", tmp_path):
+        code, stdout, err = run_cli("eval", "stereo", cache, "--baseline", "sgbm", "--out", out)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert stdout == ""  # refused up front: no table was computed
