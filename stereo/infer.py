@@ -299,6 +299,8 @@ def near_events_mask(left_tensor: np.ndarray, radius_px: int) -> np.ndarray:
     has_event = np.any(left_tensor != 0, axis=0).astype(np.uint8)
     if radius_px == 0:
         return has_event.astype(bool)
+    if radius_px >= max(has_event.shape):  # reaches every pixel from any event: no kernel of that size needed
+        return np.full(has_event.shape, bool(has_event.any()))
     kernel = np.ones((2 * radius_px + 1, 2 * radius_px + 1), np.uint8)
     return cv2.dilate(has_event, kernel).astype(bool)
 

@@ -31,6 +31,7 @@ from datasets.rectify import Rectification
 
 CAMERAS = ("left", "right")
 CHUNK_SECONDS = 1.0  # events read at once span at most this long (or one window)
+MAX_FRAME_PX = 8192  # far beyond any event sensor (1280 x 720 today); guards against typos that would need TBs
 
 
 @dataclass(frozen=True)
@@ -331,8 +332,9 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
     import h5py
 
     path = Path(path)
-    if width is not None and width < 1 or height is not None and height < 1:
-        raise ValueError(f"--width and --height must be >= 1, got {width}x{height}")
+    for size in (width, height):
+        if size is not None and not 1 <= size <= MAX_FRAME_PX:
+            raise ValueError(f"--width and --height must be between 1 and {MAX_FRAME_PX} px, got {width}x{height}")
     if focal_baseline is not None and not focal_baseline > 0:
         raise ValueError(f"--focal-baseline must be > 0, got {focal_baseline}")
     if not path.exists():

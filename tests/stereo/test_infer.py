@@ -313,6 +313,9 @@ def _bad(tmp_path: Path, case: str, checkpoint: Path) -> list:
     """Arguments of a bad `stereo infer` call (the output folder is tmp_path / 'out')."""
     rows = random_rows(2000, t0=0.0, t1=0.3, width=40, height=30, seed=0)
     base = ["--out", tmp_path / "out", "--width", "40", "--height", "30", "--model", checkpoint]
+    if case == "huge frame size":
+        np.savez(tmp_path / "a.npz", left=rows[:, [2, 0, 1, 3]], right=rows[:, [2, 0, 1, 3]])
+        return ["infer", tmp_path / "a.npz", *base[:2], "--width", "100000", "--height", "100000", *base[6:]]
     if case == "missing right camera (MVSEC)":
         return ["infer", write_mvsec(tmp_path / "a_data.hdf5", {"left": rows}), *base]
     if case == "missing right camera (npz)":
@@ -351,7 +354,8 @@ def _bad(tmp_path: Path, case: str, checkpoint: Path) -> list:
     raise AssertionError(case)
 
 
-BAD_CASES = ["missing right camera (MVSEC)", "missing right camera (npz)", "empty right camera", "truncated HDF5",
+BAD_CASES = ["huge frame size", "missing right camera (MVSEC)", "missing right camera (npz)", "empty right camera",
+             "truncated HDF5",
              "unsorted events mid-way", "raw MVSEC without calib", "shorter than one window",
              "checkpoint that is not ours", "text file as checkpoint", "unknown representation", "missing recording",
              "bad depth format", "missing output parent"]
@@ -443,6 +447,10 @@ def test_near_events_keeps_estimates_only_next_to_left_events(tmp_path, checkpoi
     expected[1:4, 2:5] = True
     assert np.array_equal(near_events_mask(tensor, 1), expected)
     assert np.array_equal(near_events_mask(tensor, 0), tensor[1] != 0)
+    for radius in (5, 6, 100_000):  # as far as the frame or beyond (no 200,001^2 kernel): everything
+        assert near_events_mask(tensor, radius).all()
+    assert np.array_equal(near_events_mask(tensor, 4), np.ones((5, 6), bool))
+    assert not near_events_mask(np.zeros((2, 5, 6), np.float32), 100_000).any()
 
     # Left events only in columns 0..9 of a 40-wide frame; right events everywhere.
     left = random_rows(3000, t0=0.0, t1=0.2, width=10, height=30, seed=1)
