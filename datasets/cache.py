@@ -309,6 +309,8 @@ def preprocess_recording(
         raise ValueError(f"--bins must be >= 1, got {num_bins}")
     if not window_ms > 0:
         raise ValueError(f"--window-ms must be > 0, got {window_ms}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1 (0 on the command line: all cores), got {workers}")
     data_path = Path(data_path)
     if gt_path is None:
         if "_data" not in data_path.name:

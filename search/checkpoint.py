@@ -134,14 +134,20 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         ValueError: the file is not a checkpoint of this project (or is truncated).
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file (a run folder holds best.pt and last.pt)")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/UnpicklingError/EOFError/...
-        # torch's own messages run over several lines of advice; the first one names the problem
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ValueError(f"{path} is not a readable checkpoint: {type(exc).__name__}: {detail}") from exc
+        text = str(exc).strip()
+        if "Weights only load failed" in text:
+            # torch's advice that follows (load it unpickling arbitrary objects) is not for a file we did not write
+            detail = "it holds Python objects besides tensors, which this project never saves"
+        else:  # torch's own messages run over several lines; the first one names the problem
+            detail = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        raise ValueError(f"{path} is not a readable checkpoint ({detail})") from exc
     if not isinstance(payload, dict) or "format" not in payload or "model" not in payload:
         raise ValueError(f"{path} is not a checkpoint written by this project (no 'format'/'model' entries)")
     if payload["format"] > CHECKPOINT_FORMAT:

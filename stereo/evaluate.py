@@ -146,6 +146,8 @@ def evaluate_on_caches(
     from stereo.protocol import results_record
     from stereo.train import check_cache_matches, load_trained_model
 
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     gt_mode = gt_mode or GTMode()
     frames = [split_frames(_source_name(path), split=split, subset=subset) for path in caches]
     dataset = CacheStereoDataset(caches, frames=frames if split is not None else None)

@@ -436,6 +436,10 @@ def infer_recording(
             raise ValueError(f"--video must name an .mp4 file, got {video_path}")
         if video_path.exists() and not overwrite:
             raise FileExistsError(f"video exists: {video_path} (pass --overwrite to replace it)")
+        if video_path.absolute().parent != out:  # inside --out it is built with the folder
+            from datasets.atomic import check_output_file
+
+            check_output_file(video_path)
     model_path = default_model_path() if model_path is None else Path(model_path)
     model, payload = load_trained_model(model_path, device=device)
     settings = checkpoint_settings(payload, in_channels=model.config.in_channels, source=str(model_path))

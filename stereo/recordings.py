@@ -352,6 +352,9 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
                 raise ValueError(f"not an HDF5 file: {path}")
             with h5py.File(path, "r") as h5:
                 is_mvsec = "davis" in h5
+                if "format_version" in h5.attrs and "left" in h5 and "disparity" in h5:
+                    raise ValueError(f"{path} is a preprocessed cache (stereo preprocess output), not a recording; "
+                                     f"score a model on it with stereo eval stereo")
         if is_mvsec:
             if right is not None:
                 raise ValueError("--right is for plain event files; an MVSEC file holds both cameras")

@@ -49,7 +49,8 @@ def preprocess(
 
         report = preprocess_recording(
             data, out, gt_path=gt, representation=representation, num_bins=bins, window_ms=window_ms,
-            calib=calib, focal_baseline=focal_baseline, workers=workers or None, overwrite=overwrite, progress=progress,
+            calib=calib, focal_baseline=focal_baseline, workers=None if workers == 0 else workers,
+            overwrite=overwrite, progress=progress,
         )
     skipped = report.skipped_before + report.skipped_after
     resumed = f", {report.frames_resumed} resumed" if report.frames_resumed else ""

@@ -247,6 +247,8 @@ def _bad(tmp_path, kind):
         out = tmp_path / "taken"
         (out / "inside").mkdir(parents=True)
         return [data, "--gt", gt, "--out", out, "--overwrite"], out / "never"
+    if kind == "negative workers":
+        return [data, "--gt", gt, "--out", out, "--workers", "-1"], out
     if kind == "bad representation":
         return [data, "--gt", gt, "--out", out, "--representation", "frames"], out
     raise AssertionError(kind)
@@ -255,7 +257,8 @@ def _bad(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["missing file", "not hdf5", "missing datasets", "gt not overlapping", "unsorted",
                                   "outside", "no fB", "bad fB", "gt without frames", "raw without calib",
                                   "missing folder", "folder is a file",
-                                  "unwritable /proc", "output is a folder", "bad representation"])
+                                  "unwritable /proc", "output is a folder", "negative workers",
+                                  "bad representation"])
 def test_cli_bad_input(tmp_path, run_cli, kind):
     args, out = _bad(tmp_path, kind)
     code, _, err = run_cli("preprocess", *args)
@@ -263,6 +266,9 @@ def test_cli_bad_input(tmp_path, run_cli, kind):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
     assert not list(out.parent.glob(".*partial")) if out.parent.is_dir() and kind != "unwritable /proc" else True
+    words = {"negative workers": "--workers", "no fB": "--focal-baseline", "gt without frames": "no GT depth frames",
+             "output is a folder": "is a folder"}
+    assert words.get(kind, "") in err
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,

@@ -97,6 +97,14 @@ def test_missing_and_malformed_checkpoints(tmp_path):
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        load_checkpoint(tmp_path)
+    import argparse
+
+    torch.save({"format": 1, "model": argparse.Namespace(a=1)}, tmp_path / "objects.pt")
+    with pytest.raises(ValueError, match="Python objects besides tensors") as info:
+        load_checkpoint(tmp_path / "objects.pt")
+    assert "weights_only" not in str(info.value) and "trust" not in str(info.value)
 
 
 def test_failed_save_leaves_no_file(tmp_path):

@@ -313,6 +313,19 @@ def _bad(tmp_path: Path, case: str, checkpoint: Path) -> list:
     """Arguments of a bad `stereo infer` call (the output folder is tmp_path / 'out')."""
     rows = random_rows(2000, t0=0.0, t1=0.3, width=40, height=30, seed=0)
     base = ["--out", tmp_path / "out", "--width", "40", "--height", "30", "--model", checkpoint]
+    if case == "a cache instead of a recording":
+        from datasets.cache import preprocess_recording
+
+        data = write_mvsec(tmp_path / "a_data.hdf5", {"left": rows, "right": rows})
+        gt = tmp_path / "a_gt.hdf5"
+        with h5py.File(gt, "w") as f:
+            f["davis/left/depth_image_rect"] = np.full((2, 30, 40), 2.0, np.float32)
+            f["davis/left/depth_image_rect_ts"] = np.array([0.1, 0.2])
+        cache = preprocess_recording(data, tmp_path / "a.h5", gt_path=gt).path
+        return ["infer", cache, *base]
+    if case == "video in a missing folder":
+        data = write_mvsec(tmp_path / "a_data.hdf5", {"left": rows, "right": rows})
+        return ["infer", data, *base, "--video", tmp_path / "no" / "v.mp4"]
     if case == "huge frame size":
         np.savez(tmp_path / "a.npz", left=rows[:, [2, 0, 1, 3]], right=rows[:, [2, 0, 1, 3]])
         return ["infer", tmp_path / "a.npz", *base[:2], "--width", "100000", "--height", "100000", *base[6:]]
@@ -354,7 +367,8 @@ def _bad(tmp_path: Path, case: str, checkpoint: Path) -> list:
     raise AssertionError(case)
 
 
-BAD_CASES = ["huge frame size", "missing right camera (MVSEC)", "missing right camera (npz)", "empty right camera",
+BAD_CASES = ["a cache instead of a recording", "video in a missing folder", "huge frame size",
+             "missing right camera (MVSEC)", "missing right camera (npz)", "empty right camera",
              "truncated HDF5",
              "unsorted events mid-way", "raw MVSEC without calib", "shorter than one window",
              "checkpoint that is not ours", "text file as checkpoint", "unknown representation", "missing recording",
@@ -370,6 +384,9 @@ def test_bad_inputs_are_one_line_errors_and_leave_nothing(tmp_path, checkpoint, 
     assert {p.name for p in tmp_path.iterdir()} == before  # no output, no hidden partial folder
     if "right camera" in case:
         assert "right" in err
+    words = {"a cache instead of a recording": "preprocessed cache", "video in a missing folder": "does not exist",
+             "huge frame size": "8192"}
+    assert words.get(case, "") in err
 
 
 def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path, small_mvsec, run_cli):
