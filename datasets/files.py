@@ -10,7 +10,8 @@ Conventions (override with ``columns`` and ``time_unit``):
   (DVS recorders), ``x y t p`` with t in seconds when float (MVSEC); stereo npz files hold one
   such array per camera (``left``, ``right``);
 - text: one event per line, ``t x y p`` with t in seconds (the ECD / rpg convention), ``#``
-  comments allowed.
+  comments allowed; a header line naming the columns (``x,y,t,p`` or ``timestamp x y polarity``)
+  sets their order.
 """
 
 from __future__ import annotations
@@ -125,6 +126,29 @@ def _dsec_events(h5, source: str) -> Events:
     return _build(group["x"][()], group["y"][()], t, group["p"][()], "us", source, None)
 
 
+_HEADER_NAMES = {"t": "t", "ts": "t", "time": "t", "timestamp": "t", "t_s": "t", "x": "x", "y": "y", "p": "p",
+                 "pol": "p", "polarity": "p"}
+
+
+def _text_header(path: Path, delimiter: str | None) -> tuple[int, str | None]:
+    """Lines to skip before the numbers, and the column order a header line names (None: no header)."""
+    with open(path, errors="replace") as f:
+        for index, line in enumerate(f):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            fields = [v.strip().lower() for v in text.split(delimiter)]
+            try:
+                [float(v) for v in fields]
+            except ValueError:
+                names = "".join(_HEADER_NAMES.get(v, "?") for v in fields)
+                if sorted(names) != sorted("txyp"):
+                    raise ValueError(f"{path}: the header {text!r} does not name the columns t, x, y, p") from None
+                return index + 1, names
+            return 0, None
+    return 0, None
+
+
 def read_event_file(path: str | os.PathLike, *, camera: str | None = None, columns: str | None = None,
                     time_unit: str | None = None) -> Events:
     """Read events from ``.npz``, ``.npy``, ``.h5``/``.hdf5`` or text (``.txt``, ``.csv``).
@@ -163,12 +187,14 @@ def read_event_file(path: str | os.PathLike, *, camera: str | None = None, colum
             return _from_named(lambda k: group[k][()], keys, camera=camera, columns=columns,
                                time_unit=time_unit, source=source)
     if suffix in (".txt", ".csv"):
+        delimiter = "," if suffix == ".csv" else None
+        skip, header_columns = _text_header(path, delimiter)
         try:
-            table = np.loadtxt(path, dtype=np.float64, comments="#", delimiter="," if suffix == ".csv" else None,
-                               ndmin=2)
+            table = np.loadtxt(path, dtype=np.float64, comments="#", delimiter=delimiter, ndmin=2, skiprows=skip)
         except ValueError as exc:
             raise ValueError(f"{path}: not a 't x y p' text event file ({exc})") from None
         if table.size == 0:
             table = table.reshape(0, 4)
-        return _from_table(table, columns=columns or "txyp", time_unit=time_unit or "s", source=source)
+        return _from_table(table, columns=columns or header_columns or "txyp", time_unit=time_unit or "s",
+                           source=source)
     raise ValueError(f"unknown event file type {suffix!r}: {path} (use .npz, .npy, .h5, .hdf5, .txt or .csv)")

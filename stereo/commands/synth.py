@@ -28,7 +28,8 @@ def synth(
 
         stereo synth /tmp/test --seconds 5 --seed 7 --overwrite
 
-        stereo synth near --min-depth 0.1 (objects from about 0.55 m: disparities up to about 36 px)
+        stereo synth near --min-depth 0.1
+        (objects from about 0.55 m: disparities up to about 36 px)
     """
     from datasets.synthetic import SynthConfig, synthesize_recording
 

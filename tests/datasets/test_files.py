@@ -47,6 +47,18 @@ def test_formats_round_trip(tmp_path):
         assert ev.p.tolist() == [1, -1, 1], name
 
 
+def test_text_files_with_a_header_line(tmp_path):
+    (tmp_path / "a.csv").write_text("# recorded with a DVS\nx,y,t,p\n1,4,0.5,1\n2,5,0.75,0\n")
+    (tmp_path / "b.txt").write_text("timestamp x y polarity\n0.5 1 4 1\n0.75 2 5 0\n")
+    for name in ("a.csv", "b.txt"):
+        ev = read_event_file(tmp_path / name)
+        assert ev.x.tolist() == [1, 2] and ev.y.tolist() == [4, 5] and ev.p.tolist() == [1, -1], name
+        np.testing.assert_allclose(ev.t, [0.5, 0.75])
+    (tmp_path / "c.txt").write_text("a b c d\n0.5 1 4 1\n")
+    with pytest.raises(ValueError, match="does not name the columns"):
+        read_event_file(tmp_path / "c.txt")
+
+
 def test_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_event_file(tmp_path / "none.npz")
