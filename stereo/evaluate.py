@@ -103,12 +103,12 @@ def split_frames(source_data: str, *, split: int | None, subset: str) -> list[in
     Raises:
         ValueError: unknown subset, or the recording is not part of the split.
     """
+    if subset not in ("train", "val", "test"):
+        raise ValueError(f"--subset must be train, val or test, got {subset!r}")
     if split is None:
         return None
     from datasets.splits import mvsec_split
 
-    if subset not in ("train", "val", "test"):
-        raise ValueError(f"subset must be train, val or test, got {subset!r}")
     frames = getattr(mvsec_split(split), subset)
     sequence = source_data.replace("_data.hdf5", "").replace(".hdf5", "")
     selected = [k for seq, k in frames if seq == sequence]

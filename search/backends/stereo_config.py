@@ -87,6 +87,9 @@ class StereoSearchConfig(LocalOptions):
         for name in ("arch_start_epoch", "limit", "num_workers", "grad_clip", "weight_decay", "lr_min"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.arch_start_epoch >= self.epochs:
+            raise ValueError(f"--arch-start-epoch {self.arch_start_epoch} leaves no architecture step in "
+                             f"--epochs {self.epochs} (epochs count from 0); lower it or train longer")
         if self.max_disparity < 3 or self.max_disparity % 3:
             raise ValueError(f"--max-disparity must be a positive multiple of 3, got {self.max_disparity}")
         if self.loss not in LOSSES:

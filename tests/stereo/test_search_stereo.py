@@ -233,6 +233,8 @@ def test_cli_bad_inputs(tmp_path, run_cli):
                           out, "multiple of 3")
     _assert_clean_failure(run_cli("search", "stereo", cache, "--out", out, "--limit", "1", *TINY_FLAGS),
                           out, "at least 2 training frames")
+    _assert_clean_failure(run_cli("search", "stereo", cache, "--out", out, *TINY_FLAGS, "--arch-start-epoch", "2"),
+                          out, "no architecture step")
     if not torch.cuda.is_available():
         _assert_clean_failure(run_cli("search", "stereo", cache, "--device", "cuda", "--out", out, *TINY_FLAGS),
                               out, "no CUDA GPU")
