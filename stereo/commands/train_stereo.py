@@ -121,6 +121,8 @@ def train_stereo_command(
     if metrics:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float | int))
         typer.echo(f"trained {metrics['epoch']} epochs -> {out / 'last.pt'}: {shown}")
+    else:
+        typer.echo(f"nothing to do: {out / 'last.pt'} has already trained {epochs} epochs (raise --epochs to go on)")
 
 
 def _checkpoint_network(path: Path):

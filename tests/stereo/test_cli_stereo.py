@@ -32,6 +32,14 @@ def test_eval_writes_table_and_json(trained, run_cli):
     assert records[1]["metrics"]["num_frames"] == 3
 
 
+def test_resume_of_a_finished_run_says_so(trained, run_cli):
+    folder, cache = trained
+    code, out, err = run_cli("train", "stereo", cache, "--val", cache, "--out", folder / "run", "--epochs", "1",
+                             *TINY, "--resume")
+    assert code == 0, err
+    assert "nothing to do" in out and "--epochs" in out
+
+
 def test_init_from_fine_tunes_with_the_checkpoint_network(trained, run_cli, tmp_path):
     folder, cache = trained
     # no network options: they come from the checkpoint (the CLI defaults would build a much wider net)
