@@ -200,6 +200,9 @@ def run_bench(config: BenchConfig, *, log=print) -> dict:
     needs_model = "inference" in config.sections or "accuracy" in config.sections
     model_path, model, payload = load_model(config.model) if needs_model else (None, None, None)
     out = Path(config.out)
+    for folder, option in ((out, "--out"), (Path(config.cache_dir), "--cache-dir")):
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{option} {folder} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     result: dict = {

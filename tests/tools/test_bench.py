@@ -168,3 +168,14 @@ def test_bench_without_a_model_fails_cleanly(tmp_path, run_cli, monkeypatch):
     assert code != 0 and "missing.pt" in err and not out.exists()
     code, _, err = run_cli("bench", "--quick", "--seconds", 0.1, "--out", out)
     assert code != 0 and "--seconds" in err and not out.exists()
+
+
+def test_bench_cache_dir_or_out_that_is_a_file_is_refused(tmp_path, run_cli):
+    (tmp_path / "file").write_text("x")
+    for option in ("--cache-dir", "--out"):
+        out = tmp_path / "out"
+        args = ["--out", out, "--cache-dir", tmp_path / "cache"]
+        args[args.index(option) + 1] = tmp_path / "file"
+        code, _, err = run_cli("bench", "--section", "preprocess", "--quick", *args)
+        assert code == 1 and "is a file, not a folder" in err and err.strip().count("\n") == 0
+        assert not out.exists()
