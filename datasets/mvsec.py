@@ -61,7 +61,11 @@ def open_hdf5(path: str | os.PathLike, what: str):
         raise FileNotFoundError(f"{what} file not found: {path}")
     if not h5py.is_hdf5(path):
         raise ValueError(f"not an HDF5 file: {path}")
-    return h5py.File(path, "r")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:  # h5py's message does not name the file
+        reason = "truncated file" if "truncated" in str(exc) else str(exc).strip().splitlines()[0]
+        raise ValueError(f"cannot read {what} file {path}: {reason} (damaged or still being written?)") from None
 
 
 def require_dataset(h5, key: str, *, ndim: int, last: int | None = None):

@@ -247,6 +247,9 @@ def _bad(tmp_path, kind):
         out = tmp_path / "taken"
         (out / "inside").mkdir(parents=True)
         return [data, "--gt", gt, "--out", out, "--overwrite"], out / "never"
+    if kind == "truncated data file":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+        return [data, "--gt", gt, "--out", out], out
     if kind == "negative workers":
         return [data, "--gt", gt, "--out", out, "--workers", "-1"], out
     if kind == "bad representation":
@@ -257,7 +260,7 @@ def _bad(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["missing file", "not hdf5", "missing datasets", "gt not overlapping", "unsorted",
                                   "outside", "no fB", "bad fB", "gt without frames", "raw without calib",
                                   "missing folder", "folder is a file",
-                                  "unwritable /proc", "output is a folder", "negative workers",
+                                  "unwritable /proc", "output is a folder", "negative workers", "truncated data file",
                                   "bad representation"])
 def test_cli_bad_input(tmp_path, run_cli, kind):
     args, out = _bad(tmp_path, kind)
@@ -267,7 +270,7 @@ def test_cli_bad_input(tmp_path, run_cli, kind):
     assert not out.exists()
     assert not list(out.parent.glob(".*partial")) if out.parent.is_dir() and kind != "unwritable /proc" else True
     words = {"negative workers": "--workers", "no fB": "--focal-baseline", "gt without frames": "no GT depth frames",
-             "output is a folder": "is a folder"}
+             "output is a folder": "is a folder", "truncated data file": "cannot read"}
     assert words.get(kind, "") in err
 
 
