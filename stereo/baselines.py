@@ -157,7 +157,7 @@ def sgbm_disparity(
         speckleRange=speckle_range,
         mode=cv2.StereoSGBM_MODE_SGBM_3WAY,
     )
-    return _from_fixed_point(matcher.compute(left, right), max_disparity)
+    return _from_fixed_point(_compute(matcher, left, right, num_disparities + block_size), max_disparity)
 
 
 def bm_disparity(
@@ -201,7 +201,7 @@ def bm_disparity(
     matcher.setUniquenessRatio(uniqueness_ratio)
     matcher.setSpeckleWindowSize(speckle_window_size)
     matcher.setSpeckleRange(speckle_range)
-    return _from_fixed_point(matcher.compute(left, right), max_disparity)
+    return _from_fixed_point(_compute(matcher, left, right, num_disparities + block_size), max_disparity)
 
 
 def baseline_disparity(
@@ -299,6 +299,16 @@ def _check_pair(left_img: Any, right_img: Any) -> tuple[np.ndarray, np.ndarray]:
     if left.dtype != np.uint8 or right.dtype != np.uint8:
         raise ValueError(f"block matching needs uint8 images, got {left.dtype} and {right.dtype}")
     return np.ascontiguousarray(left), np.ascontiguousarray(right)
+
+
+def _compute(matcher, left: np.ndarray, right: np.ndarray, reach: int) -> np.ndarray:
+    """``matcher.compute`` on frames of any width: OpenCV fails on frames narrower than the
+    disparity range plus the block, so those get zero columns on the left, cut off afterwards
+    (frames wide enough are matched as they are, so their results do not change)."""
+    pad = reach if left.shape[1] <= reach else 0
+    if pad:
+        left, right = (np.pad(img, ((0, 0), (pad, 0))) for img in (left, right))
+    return matcher.compute(left, right)[:, pad:]
 
 
 def _num_disparities(max_disparity: int) -> int:

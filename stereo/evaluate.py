@@ -135,7 +135,8 @@ def evaluate_on_caches(
 
     Returns:
         One :func:`stereo.protocol.results_record` dict per method (model first), each with the
-        frame-averaged metrics, the GT mode, fB, the frame count and, for the model, its energy
+        frame-averaged metrics, the GT mode, fB, the frame count, the number of the split's frames
+        the caches lack (``split_frames_missing``) and, for the model, its energy
         per frame (mJ) and mean firing rate measured on ``ENERGY_FRAMES`` frames spread evenly
         over the evaluated ones.
     """
@@ -151,6 +152,9 @@ def evaluate_on_caches(
     gt_mode = gt_mode or GTMode()
     frames = [split_frames(_source_name(path), split=split, subset=subset) for path in caches]
     dataset = CacheStereoDataset(caches, frames=frames if split is not None else None)
+    # A cache may lack some of a split's frames (windows outside the events): scores over fewer
+    # frames are not the published protocol, so the record says how many are missing.
+    missing = sum(len(f) for f in frames) - len(dataset) if split is not None else 0
     focal_baseline = float(dataset.attrs["focal_baseline"])
     methods: list[tuple[str, Predictor, dict]] = []
     if checkpoint is not None:
@@ -183,7 +187,8 @@ def evaluate_on_caches(
         records.append(results_record(method=method, metrics=evaluation.summary, gt_mode=gt_mode,
                                       focal_baseline=focal_baseline,
                                       extra={**extra, "caches": [str(c) for c in caches], "split": split,
-                                             "subset": subset if split is not None else "all"}))
+                                             "subset": subset if split is not None else "all",
+                                             "split_frames_missing": missing}))
     return records
 
 

@@ -48,6 +48,9 @@ def eval_stereo_command(
     rows = [row_from_summary(r["method"], r["metrics"], energy_mj=r.get("energy_mj_per_frame"),
                              note=gt_mode.describe()) for r in records]
     typer.echo(markdown_table(rows))
+    if records and records[0].get("split_frames_missing"):
+        typer.echo(f"warning: the caches lack {records[0]['split_frames_missing']} frames of MVSEC split {split} "
+                   f"{subset}; these scores are over fewer frames than the published protocol", err=True)
     if out is not None:
         write_results_json(out, records)
         typer.echo(f"wrote {out}")

@@ -109,6 +109,16 @@ def test_bm_recovers_constant_disparity():
     assert np.mean(np.abs(disp[valid] - 12) <= 0.5) > 0.95
 
 
+@pytest.mark.parametrize("method", [sgbm_disparity, bm_disparity])
+def test_frames_narrower_than_the_disparity_range(method):
+    """A 36-px-wide frame with a 48-px range (OpenCV alone fails to allocate): matched, the right shape."""
+    left, right = _random_dot_pair(np.random.default_rng(3), 24, 36, 4, 0.3)
+    disp = method(left, right, max_disparity=48)
+    assert disp.shape == (24, 36)
+    found = disp[np.isfinite(disp)]
+    assert found.size > 0.25 * disp.size and np.median(found) == pytest.approx(4, abs=0.5)
+
+
 def test_block_matching_rejects_bad_input():
     img = np.zeros((20, 30), np.uint8)
     with pytest.raises(ValueError, match="uint8"):

@@ -139,3 +139,22 @@ def test_eval_output_path_is_checked_before_evaluating(trained, run_cli, tmp_pat
         code, stdout, err = run_cli("eval", "stereo", cache, "--baseline", "sgbm", "--out", out)
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert stdout == ""  # refused up front: no table was computed
+
+
+def test_split_evaluation_reports_missing_frames(tmp_path, run_cli):
+    import h5py
+
+    from datasets.splits import mvsec_split
+
+    test_frames = [k for seq, k in mvsec_split(1).test if seq == "indoor_flying1"]
+    cache = write_tiny_cache(tmp_path / "flying1.h5", frames=3)
+    with h5py.File(cache, "a") as f:
+        f.attrs["source_data"] = "indoor_flying1_data.hdf5"
+        f["frame_index"][...] = sorted(test_frames)[:3]
+    code, out, err = run_cli("eval", "stereo", cache, "--baseline", "sgbm", "--split", "1", "--subset", "test",
+                             "--out", tmp_path / "r.json")
+    assert code == 0, err
+    record = json.loads((tmp_path / "r.json").read_text())[0]
+    assert record["metrics"]["num_frames"] == 3 and len(test_frames) == 861
+    assert record["split_frames_missing"] == 858
+    assert "lack 858 frames" in err
