@@ -105,8 +105,8 @@ class StereoTrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
-        if not self.lr > 0 or not self.lr_gamma > 0:
-            raise ValueError(f"--lr and --lr-gamma must be > 0, got {self.lr} and {self.lr_gamma}")
+        if not self.lr >= 0 or not self.lr_gamma > 0:
+            raise ValueError(f"--lr must be >= 0 and --lr-gamma > 0, got {self.lr} and {self.lr_gamma}")
         if self.crop_height < 1 or self.crop_width < 1:
             raise ValueError(f"--crop-height and --crop-width must be >= 1, got {self.crop_height}x{self.crop_width}")
         if any(m < 1 for m in self.milestones):
@@ -253,6 +253,8 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     if val_set is not None:
         check_cache_matches(val_set.attrs, config.network, what="the validation cache", trained_on=train_set.attrs,
                             reference="the training caches have")
+    if config.local.any_local:
+        _check_local_allowed(dist=dist, resume=resume)
     last = out / LAST_CHECKPOINT
     if resume and not last.exists():
         raise FileNotFoundError(f"nothing to resume: {last} does not exist")
@@ -453,12 +455,16 @@ class _LocalSearches:
 def _local_searches(config: StereoTrainConfig, model: torch.nn.Module, train_set: CacheStereoDataset,
                     val_set: CacheStereoDataset | None, device: torch.device, out: Path, *,
                     dist: _Distributed, resume: bool) -> _LocalSearches:
+    _check_local_allowed(dist=dist, resume=resume)
+    return _LocalSearches(config, model, train_set, val_set, device, out)
+
+
+def _check_local_allowed(*, dist: _Distributed, resume: bool) -> None:
     if dist.distributed:
         raise ValueError("--dgs/--tps/--hns are not supported under torchrun (train in one process)")
     if resume:
         raise ValueError("--resume is not supported together with --dgs/--tps/--hns (the node settings of the "
                          "interrupted run are in its genotype.json: train that genotype instead)")
-    return _LocalSearches(config, model, train_set, val_set, device, out)
 
 
 def load_trained_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[SpikingStereoNet, dict]:
