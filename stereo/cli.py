@@ -24,9 +24,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-search_app = typer.Typer(help="Run the spiking architecture search on a backend.", no_args_is_help=True)
-train_app = typer.Typer(help="Train (retrain from scratch) a searched genotype.", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate a trained model.", no_args_is_help=True)
+search_app = typer.Typer(
+    help="Run the spiking architecture search on a backend.\n\n"
+         "Examples:\n\n"
+         "    stereo search stereo train.h5 --val val.h5 --out runs/search --budget-mj 5\n\n"
+         "    stereo search classify --dataset cifar10 --data-root ~/data --out runs/cls --dgs --tps",
+    no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train (retrain from scratch, or fine-tune) a searched genotype.\n\n"
+         "Examples:\n\n"
+         "    stereo train stereo a.h5 b.h5 --val c.h5 --out runs/stereo\n\n"
+         "    stereo train stereo mine.h5 --init-from default --epochs 5 --out runs/mine",
+    no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate a trained model.\n\n"
+         "Examples:\n\n"
+         "    stereo eval stereo held_out.h5 --model runs/stereo/best.pt --baseline sgbm --out results.json",
+    no_args_is_help=True)
 app.add_typer(search_app, name="search")
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
@@ -81,7 +95,8 @@ def _register_commands() -> None:
     _add(eval_app, "classify", classify.eval_classify)
     from stereo.commands import genotype
 
-    genotype_app = typer.Typer(help="Inspect genotypes.", no_args_is_help=True)
+    genotype_app = typer.Typer(help="Inspect genotypes.\n\nExample:\n\n    stereo genotype show spikedhs_mvsec",
+                               no_args_is_help=True)
     _add(genotype_app, "show", genotype.show)
     app.add_typer(genotype_app, name="genotype")
     from stereo.commands import search_stereo
