@@ -28,12 +28,15 @@ def write_random_mvsec(prefix: Path, *, seconds: float, rate: float, seed: int =
     """Write ``PREFIX_data.hdf5`` / ``PREFIX_gt.hdf5`` with ``rate`` events/s per camera."""
     import h5py
 
+    from datasets.mvsec import FOCAL_BASELINE
+
     rng = np.random.default_rng(seed)
     t0 = 1.5e9
     data_path, gt_path = Path(f"{prefix}_data.hdf5"), Path(f"{prefix}_gt.hdf5")
     with h5py.File(data_path, "w") as f:
         if rectified:
             f.attrs["rectified"] = True
+        f.attrs["focal_baseline"] = FOCAL_BASELINE["indoor_flying"]  # events and maps as in indoor_flying
         for cam in ("left", "right"):
             n = int(seconds * rate)
             ds = f.create_dataset(f"davis/{cam}/events", (n, 4), np.float64,
@@ -57,7 +60,7 @@ def write_random_mvsec(prefix: Path, *, seconds: float, rate: float, seed: int =
     return data_path, gt_path
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="recording length")
     parser.add_argument("--rate", type=float, default=300_000, help="events per second per camera")
@@ -65,7 +68,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="0 = all cores")
     parser.add_argument("--repeats", type=int, default=3, help="preprocess runs; the fastest is reported")
     parser.add_argument("--folder", default=None, help="where to write the files (default: a temp folder)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from datasets.cache import preprocess_recording
 

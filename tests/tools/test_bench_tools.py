@@ -1,0 +1,17 @@
+"""Smoke runs of the throughput benchmarks at toy sizes: they must run end to end and report."""
+
+from tools import bench_preprocess, bench_voxel
+
+
+def test_bench_preprocess_runs_on_its_own_recordings(tmp_path, capsys):
+    bench_preprocess.main(["--seconds", "0.4", "--rate", "20000", "--repeats", "1", "--workers", "1",
+                           "--folder", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "M events/s" in out and "reproduce:" in out
+
+
+def test_bench_voxel_runs_and_agrees_with_numpy(capsys):
+    bench_voxel.main(["--events", "20000", "--bins", "3", "--repeats", "1"])
+    out = capsys.readouterr().out
+    max_diff = float(out.split("max |ours - numpy| = ")[1].split()[0])
+    assert max_diff < 1e-5 and "ours vs tonic" in out
