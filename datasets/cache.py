@@ -376,6 +376,7 @@ def _write_frames(rec, gt, partial: Path, settings: dict, s: _Settings, rect, ts
     from concurrent.futures import ThreadPoolExecutor
 
     h5 = _open_partial(partial, settings, ts[valid], valid, overwrite=overwrite)
+    done = np.zeros(0, np.bool_)
     try:
         done = h5["done"][:]
         # Low-level ids looked up once: an h5py name lookup costs ~0.5 ms in SWMR mode.
@@ -407,15 +408,26 @@ def _write_frames(rec, gt, partial: Path, settings: dict, s: _Settings, rect, ts
                 n_events += batch_events
                 if progress:
                     progress(int(done.sum()), len(valid))
-    except Exception:
-        # Bad data found mid-way (unsorted, outside the sensor) or a failed write: no partial
-        # left behind. An interruption (KeyboardInterrupt) keeps it for resuming.
+    except ValueError:
+        # Bad data found mid-way (unsorted, outside the sensor): a rerun would stop at the same
+        # place, so no partial is left behind.
         h5.close()
         partial.unlink(missing_ok=True)
         raise
+    except (OSError, MemoryError) as exc:
+        # A full disk or too little memory: the frames written so far stay for a rerun, as after
+        # an interruption (KeyboardInterrupt, a kill).
+        h5.close()
+        raise OSError(f"{_first_line(exc)}; the {int(done.sum())} frames done are kept in {partial}: "
+                      f"rerun the same command to resume") from exc
     finally:
         h5.close()
     return n_events, resumed
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _RowBuffers:

@@ -134,6 +134,38 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     assert StereoCache(out).attrs["rectification"] == identity(H, W).description
 
 
+def test_full_disk_keeps_the_frames_done_and_bad_data_does_not(tmp_path, monkeypatch):
+    import errno
+
+    import datasets.cache as cache_module
+
+    data, gt = write_recording(tmp_path, rectified=True)
+    out = tmp_path / "c.h5"
+    real_job = cache_module._frame_job
+    calls = []
+
+    def disk_full_on_the_fifth_frame(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_job(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "_frame_job", disk_full_on_the_fifth_frame)
+    with pytest.raises(OSError, match="No space left on device.*4 frames done are kept.*rerun the same command"):
+        preprocess_recording(data, out, gt_path=gt, frames_per_batch=2, workers=1)
+    monkeypatch.setattr(cache_module, "_frame_job", real_job)
+    assert (tmp_path / ".c.h5.partial").exists() and not out.exists()
+    assert preprocess_recording(data, out, gt_path=gt, frames_per_batch=2).frames_resumed == 4
+
+    def bad_data(*args, **kwargs):
+        raise ValueError("timestamps must be sorted")
+
+    monkeypatch.setattr(cache_module, "_frame_job", bad_data)
+    with pytest.raises(ValueError, match="sorted"):
+        preprocess_recording(data, tmp_path / "d.h5", gt_path=gt, frames_per_batch=2)
+    assert not (tmp_path / ".d.h5.partial").exists()  # a rerun would fail the same way: nothing kept
+
+
 _KILL_AFTER_TWO_BATCHES = """
 import os, signal, sys
 from datasets.cache import preprocess_recording
