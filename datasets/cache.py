@@ -300,7 +300,7 @@ def preprocess_recording(
     from datasets import rectify
     from datasets.atomic import check_output_file, partial_path
     from datasets.h5recover import exclusive_writer
-    from datasets.mvsec import FOCAL_BASELINE, MvsecGroundTruth, MvsecRecording, focal_baseline_for
+    from datasets.mvsec import MvsecGroundTruth, MvsecRecording, resolve_focal_baseline
 
     start_time = time.perf_counter()
     if representation not in REPRESENTATIONS:
@@ -330,14 +330,7 @@ def preprocess_recording(
                 raise ValueError(f"{stream.name}: no events")
         rect = (rectify.for_recording(calib, rectified=rec.rectified, height=height, width=width,
                                       source=data_path.name) or rectify.identity(height, width))
-        if focal_baseline is None:
-            focal_baseline = gt.focal_baseline or (float(rec.focal_baseline) if rec.focal_baseline is not None
-                                                   else focal_baseline_for(data_path.name))
-        if focal_baseline is None:
-            raise ValueError(f"no focal length x baseline for {data_path.name}: neither file has a focal_baseline "
-                             f"attribute or names an MVSEC scene ({', '.join(FOCAL_BASELINE)}); pass --focal-baseline")
-        if not focal_baseline > 0:
-            raise ValueError(f"--focal-baseline must be > 0, got {focal_baseline}")
+        focal_baseline = resolve_focal_baseline(rec, gt, given=focal_baseline)
 
         window_s = window_ms / 1000.0
         t_lo = max(s.t_first for s in rec.streams.values())

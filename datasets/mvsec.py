@@ -34,6 +34,25 @@ def focal_baseline_for(name: str) -> float | None:
     return None
 
 
+def resolve_focal_baseline(rec: MvsecRecording, gt: MvsecGroundTruth | None = None, *,
+                           given: float | None = None, required: bool = True) -> float | None:
+    """fB in px*m: ``given``, else the GT file's (attribute or scene name), else the data file's.
+
+    Raises:
+        ValueError: ``given`` is not > 0, or nothing names fB and ``required`` (no scene is guessed:
+            a wrong fB skews every depth).
+    """
+    if given is not None:
+        if not given > 0:
+            raise ValueError(f"--focal-baseline must be > 0, got {given}")
+        return float(given)
+    focal_baseline = (gt.focal_baseline if gt is not None else None) or rec.focal_baseline
+    if focal_baseline is None and required:
+        raise ValueError(f"no focal length x baseline for {rec.path.name}: neither file has a focal_baseline "
+                         f"attribute or names an MVSEC scene ({', '.join(FOCAL_BASELINE)}); pass --focal-baseline")
+    return focal_baseline
+
+
 def depth_to_disparity(depth: np.ndarray, focal_baseline: float) -> np.ndarray:
     """Disparity ``fB / Z`` in pixels, float32, NaN where depth is not finite or <= 0."""
     depth = np.asarray(depth, dtype=np.float32)
@@ -199,7 +218,8 @@ class MvsecRecording:
             self.h5.close()
             raise
         self.rectified = bool(self.h5.attrs.get("rectified", False))
-        self.focal_baseline = self.h5.attrs.get("focal_baseline")
+        attr = self.h5.attrs.get("focal_baseline")
+        self.focal_baseline = float(attr) if attr is not None else focal_baseline_for(self.path.name)
 
     @property
     def left(self) -> EventStream:
@@ -272,5 +292,5 @@ class MvsecGroundTruth:
 
 __all__ = [
     "FOCAL_BASELINE", "EventStream", "MvsecGroundTruth", "MvsecRecording", "depth_to_disparity",
-    "disparity_to_depth", "focal_baseline_for", "window_bounds",
+    "disparity_to_depth", "focal_baseline_for", "resolve_focal_baseline", "window_bounds",
 ]

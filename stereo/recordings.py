@@ -125,7 +125,7 @@ class MvsecSource(RecordingSource):
     def __init__(self, path: Path, *, gt: Path | None = None, calib: str | os.PathLike | None = None,
                  width: int | None = None, height: int | None = None, focal_baseline: float | None = None) -> None:
         from datasets import rectify
-        from datasets.mvsec import FOCAL_BASELINE, HEIGHT, WIDTH, MvsecGroundTruth, MvsecRecording, focal_baseline_for
+        from datasets.mvsec import HEIGHT, WIDTH, MvsecGroundTruth, MvsecRecording, resolve_focal_baseline
 
         self._rec = MvsecRecording(path)
         self._gt = None
@@ -143,15 +143,9 @@ class MvsecSource(RecordingSource):
                     raise ValueError(f"{stream.name}: no events (missing {stream.name.split('/')[-2]}-camera events)")
             rect = rectify.for_recording(calib, rectified=self._rec.rectified, height=height, width=width,
                                          source=path.name)
-            if focal_baseline is None:
-                attr = self._rec.focal_baseline
-                focal_baseline = ((self._gt.focal_baseline if self._gt is not None else None)
-                                  or (float(attr) if attr is not None else None) or focal_baseline_for(path.name))
-            if focal_baseline is None and self._gt is not None:
-                # GT depth cannot become disparity without it; guessing a scene would skew every metric.
-                raise ValueError(f"no focal length x baseline for {path.name}: neither file has a focal_baseline "
-                                 f"attribute or names an MVSEC scene ({', '.join(FOCAL_BASELINE)}); "
-                                 f"pass --focal-baseline")
+            # GT depth cannot become disparity without fB; without GT only --depth needs it.
+            focal_baseline = resolve_focal_baseline(self._rec, self._gt, given=focal_baseline,
+                                                    required=self._gt is not None)
         except BaseException:
             self.close()
             raise
@@ -329,7 +323,6 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
     Raises:
         FileNotFoundError: a file is missing. ValueError: unreadable, damaged or inconsistent input.
     """
-    import h5py
 
     path = Path(path)
     for size in (width, height):
@@ -340,36 +333,42 @@ def open_recording(path: str | os.PathLike, *, gt: str | os.PathLike | None = No
     if not path.exists():
         raise FileNotFoundError(f"recording not found: {path}")
     try:
-        if path.is_dir():
-            if gt is not None or right is not None or calib is not None:
-                raise ValueError("--gt, --right and --calib are not supported for DSEC sequence folders")
-            source = DsecSource(path)
-            source.focal_baseline = focal_baseline or source.focal_baseline
-            return source
-        is_mvsec = False
-        if path.suffix.lower() in (".h5", ".hdf5"):
-            if not h5py.is_hdf5(path):
-                raise ValueError(f"not an HDF5 file: {path}")
-            with h5py.File(path, "r") as h5:
-                is_mvsec = "davis" in h5
-                if "format_version" in h5.attrs and "left" in h5 and "disparity" in h5:
-                    raise ValueError(f"{path} is a preprocessed cache (stereo preprocess output), not a recording; "
-                                     f"score a model on it with stereo eval stereo")
-        if is_mvsec:
-            if right is not None:
-                raise ValueError("--right is for plain event files; an MVSEC file holds both cameras")
-            return MvsecSource(path, gt=None if gt is None else Path(gt), calib=calib, width=width, height=height,
-                               focal_baseline=focal_baseline)
-        if gt is not None or calib is not None:
-            raise ValueError(f"--gt and --calib are supported for MVSEC recordings only; {path} is a plain event file")
-        source = PlainSource(path, right=None if right is None else Path(right), width=width, height=height)
-        source.focal_baseline = focal_baseline
-        return source
+        source = _open_source(path, gt=gt, right=right, calib=calib, width=width, height=height,
+                              focal_baseline=focal_baseline)
     except OSError as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError)):
             raise
         # h5py reports truncated or damaged files as OSError without naming them.
         raise ValueError(f"cannot read {path} (truncated or damaged file?): {exc}") from None
+    source.focal_baseline = focal_baseline or source.focal_baseline
+    return source
+
+
+def _open_source(path: Path, *, gt, right, calib, width, height, focal_baseline) -> RecordingSource:
+    import h5py
+
+    if path.is_dir():
+        if gt is not None or right is not None or calib is not None:
+            raise ValueError("--gt, --right and --calib are not supported for DSEC sequence folders")
+        return DsecSource(path)
+    is_mvsec = False
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        if not h5py.is_hdf5(path):
+            raise ValueError(f"not an HDF5 file: {path}")
+        with h5py.File(path, "r") as h5:
+            is_mvsec = "davis" in h5
+            if "format_version" in h5.attrs and "left" in h5 and "disparity" in h5:
+                raise ValueError(f"{path} is a preprocessed cache (stereo preprocess output), not a recording; "
+                                 f"score a model on it with stereo eval stereo")
+    if is_mvsec:
+        if right is not None:
+            raise ValueError("--right is for plain event files; an MVSEC file holds both cameras")
+        # fB goes in here: with GT, the source needs it to turn depth into disparity.
+        return MvsecSource(path, gt=None if gt is None else Path(gt), calib=calib, width=width, height=height,
+                           focal_baseline=focal_baseline)
+    if gt is not None or calib is not None:
+        raise ValueError(f"--gt and --calib are supported for MVSEC recordings only; {path} is a plain event file")
+    return PlainSource(path, right=None if right is None else Path(right), width=width, height=height)
 
 
 def plan_windows(source: RecordingSource, *, window_ms: float, every_ms: float) -> WindowPlan:
