@@ -15,6 +15,28 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+# Preprocessing settings that must agree for tensors to mean the same thing, with the
+# `stereo preprocess` option that sets each.
+PREPROCESSING_OPTIONS = {"representation": "--representation", "num_bins": "--bins", "window_ms": "--window-ms"}
+
+
+def check_same_preprocessing(attrs: dict, reference: dict, *, what: str, reference_name: str,
+                             keys: Sequence[str] = tuple(PREPROCESSING_OPTIONS)) -> None:
+    """Refuse a cache whose ``keys`` differ from ``reference`` (keys the reference lacks are skipped).
+
+    Args:
+        attrs: the cache's attributes.
+        reference: the settings to match (other caches' attributes, a checkpoint's training data).
+        what: how to name the cache in the message; reference_name: how to name ``reference``
+            ("the training caches have", ...).
+    """
+    for key in keys:
+        if key in reference and attrs[key] != reference[key]:
+            option = PREPROCESSING_OPTIONS.get(key)
+            hint = f"; preprocess it with {option} {reference[key]}" if option else ""
+            raise ValueError(f"{what} was made with {key}={attrs[key]!r} but {reference_name} "
+                             f"{key}={reference[key]!r}{hint}")
+
 
 class StereoSample(NamedTuple):
     """One stereo window.
@@ -84,16 +106,12 @@ class CacheStereoDataset(Dataset):
         self._open: dict[int, object] = {}
 
     def _check_compatible(self, path: Path, attrs: dict) -> None:
-        keys = ("representation", "num_bins", "window_ms", "height", "width")
+        keys = (*PREPROCESSING_OPTIONS, "height", "width")
         if not self.attrs:
             self.attrs = {k: attrs[k] for k in keys}
             self.attrs["focal_baseline"] = float(attrs["focal_baseline"])
             return
-        for key in keys:
-            if attrs[key] != self.attrs[key]:
-                raise ValueError(
-                    f"cache {path} was made with {key}={attrs[key]!r}, the others with {self.attrs[key]!r}"
-                )
+        check_same_preprocessing(attrs, self.attrs, what=f"cache {path}", reference_name="the others have", keys=keys)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the crop positions of an epoch (deterministic for a seed)."""

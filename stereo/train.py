@@ -26,7 +26,7 @@ from search.local import add_new_parameters
 from search.local_config import LocalOptions
 from search.named_genotypes import resolve_genotype
 from search.runlog import RunLog
-from stereo.data import CacheStereoDataset
+from stereo.data import CacheStereoDataset, check_same_preprocessing
 from stereo.disparity import smooth_l1_disparity_loss, subpixel_cross_entropy_loss
 from stereo.evaluate import evaluate_predictor, model_predictor
 from stereo.network import SpikingStereoNet, StereoNetConfig
@@ -201,10 +201,8 @@ def check_cache_matches(attrs: dict, network: StereoNetConfig, *, what: str, tra
             f"{what} holds {attrs['representation']} tensors with {channels} channels but the model expects "
             f"{network.in_channels}; preprocess with --bins {network.in_channels} or train a matching model"
         )
-    for key, option in (("representation", "--representation"), ("num_bins", "--bins"), ("window_ms", "--window-ms")):
-        if trained_on is not None and key in trained_on and attrs[key] != trained_on[key]:
-            raise ValueError(f"{what} was made with {key}={attrs[key]!r} but {reference} {key}={trained_on[key]!r}; "
-                             f"preprocess it with {option} {trained_on[key]}")
+    if trained_on is not None:
+        check_same_preprocessing(attrs, trained_on, what=what, reference_name=reference)
 
 
 def train_stereo(config: StereoTrainConfig, *, resume: bool = False) -> dict:

@@ -25,7 +25,7 @@ from search.backends.stereo_net import StereoSupernet
 from search.cost import budget_term
 from search.genotype import Genotype
 from search.runlog import RunLog
-from stereo.data import CacheStereoDataset, StereoSample
+from stereo.data import PREPROCESSING_OPTIONS, CacheStereoDataset, StereoSample, check_same_preprocessing
 from stereo.disparity import smooth_l1_disparity_loss, subpixel_cross_entropy_loss
 from stereo.metrics import batch_disparity_errors
 from stereo.network import StereoNetConfig
@@ -33,7 +33,6 @@ from stereo.network import StereoNetConfig
 SEARCH_KIND = "search-stereo"
 # Keys that may change when a run is resumed (where it runs and how it reports, not what it computes).
 RESUME_FREE_KEYS = ("out", "resume", "device", "progress", "num_workers", "val")
-MATCHING_KEYS = ("representation", "num_bins", "window_ms")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -153,10 +152,8 @@ def _datasets(config: StereoSearchConfig) -> tuple[CacheStereoDataset, CacheSter
     train_set = CacheStereoDataset(config.train, crop=crop, seed=config.seed)
     val_set = CacheStereoDataset(config.val, seed=config.seed) if config.val else None
     if val_set is not None:
-        for key in MATCHING_KEYS:
-            if val_set.attrs[key] != train_set.attrs[key]:
-                raise ValueError(f"the validation caches were made with {key}={val_set.attrs[key]!r}, the "
-                                 f"training caches with {train_set.attrs[key]!r}; preprocess them alike")
+        check_same_preprocessing(val_set.attrs, train_set.attrs, what="the validation caches",
+                                 reference_name="the training caches have")
     return train_set, val_set
 
 
@@ -218,7 +215,7 @@ def search_stereo(config: StereoSearchConfig) -> StereoSearchResult:
                            weight_lr_min=config.lr_min, weight_momentum=config.momentum,
                            weight_decay=config.weight_decay, grad_clip=config.grad_clip, arch_lr=config.arch_lr,
                            arch_weight_decay=config.arch_weight_decay, seed=config.seed)
-    data = {key: attrs[key] for key in (*MATCHING_KEYS, "height", "width")}
+    data = {key: attrs[key] for key in (*PREPROCESSING_OPTIONS, "height", "width")}
     run_config = {**config.to_dict(), "in_channels": cache_channels(attrs), "data": data}
     out = Path(config.out)
     validation: list[dict[str, float]] = []
