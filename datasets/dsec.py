@@ -70,7 +70,10 @@ class DsecEvents:
 
     def window_us(self, t_start_us: int, t_end_us: int) -> Events:
         """Events with ``t_start_us < t <= t_end_us``; ``Events.t`` is absolute seconds."""
-        i0, i1 = self.bounds_us(t_start_us, t_end_us)
+        return self.rows(*self.bounds_us(t_start_us, t_end_us))
+
+    def rows(self, i0: int = 0, i1: int | None = None) -> Events:
+        """Events of rows ``[i0, i1)`` (all by default); ``Events.t`` is absolute seconds."""
         ev = {k: np.asarray(v[i0:i1]) for k, v in self.events.items()}
         t = (ev["t"].astype(np.int64) + self.t_offset_us) * 1e-6
         return Events.from_arrays(ev["x"], ev["y"], t, ev["p"], width=self.width, height=self.height)

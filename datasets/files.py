@@ -4,8 +4,8 @@ Conventions (override with ``columns`` and ``time_unit``):
 
 - named arrays: ``x``, ``y``, ``p`` and one of ``t`` (seconds if float, microseconds if integer),
   ``t_us``, ``t_ns``; an optional ``sensor_wh`` gives the sensor size;
-- DSEC ``events.h5`` (an ``events`` group and a root ``t_offset``): t in microseconds after
-  ``t_offset``, returned as absolute seconds;
+- DSEC ``events.h5`` (root ``t_offset`` and ``ms_to_idx``): read by
+  :class:`datasets.dsec.DsecEvents`, t as absolute seconds;
 - an (N, 4) array: columns ``t x y p`` with t in microseconds when it has an integer dtype
   (DVS recorders), ``x y t p`` with t in seconds when float (MVSEC); stereo npz files hold one
   such array per camera (``left``, ``right``);
@@ -17,6 +17,8 @@ Conventions (override with ``columns`` and ``time_unit``):
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +76,27 @@ def _from_named(get, keys: list[str], *, camera: str | None, columns, time_unit,
     raise ValueError(f"{source}: no x, y, t, p arrays and no (N, 4) 'events' array (has {', '.join(keys)})")
 
 
+# What np.load and NpzFile raise for an empty, truncated, damaged or pickled file.
+_NUMPY_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error, ValueError, OSError)
+
+
+def _unreadable(what: str, exc: BaseException, *, damaged: str, numpy_data: bool = True) -> ValueError:
+    """One clear error for numpy data that cannot be read. Without numpy's or zip's magic bytes
+    (``numpy_data`` False) np.load tries a pickle and blames allow_pickle: that is a damaged file."""
+    if "pickle" in str(exc) and numpy_data:
+        return ValueError(f"cannot read {what}: it holds Python objects, which are not loaded "
+                          f"(save plain numeric arrays)")
+    return ValueError(f"cannot read {what}: {damaged}")
+
+
 def _npz_member(data, source: str):
     """``data[name]`` with a damaged member reported as one clear error."""
-    import zipfile
-    import zlib
 
     def get(name: str) -> np.ndarray:
         try:
             return data[name]
-        except (EOFError, zipfile.BadZipFile, zlib.error, ValueError, OSError) as exc:
-            reason = "it holds Python objects, which are not loaded" if "pickle" in str(exc) else "damaged"
-            raise ValueError(f"cannot read array {name!r} of {source}: {reason}") from None
+        except _NUMPY_ERRORS as exc:
+            raise _unreadable(f"array {name!r} of {source}", exc, damaged="damaged") from None
 
     return get
 
@@ -98,32 +110,17 @@ def load_numpy(path: str | os.PathLike):
     Raises:
         ValueError: the file cannot be read as numpy data.
     """
-    import zipfile
-
     path = Path(path)
-    kind = path.suffix.lower() or "numpy"
     if path.stat().st_size == 0:
         raise ValueError(f"cannot read {path}: the file is empty")
     with open(path, "rb") as f:
         head = f.read(6)
-    numpy_data = head.startswith((b"\x93NUMPY", b"PK\x03\x04"))
     try:
         return np.load(path)
-    except (EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        # Without numpy's or zip's magic bytes, np.load tries a pickle and blames allow_pickle.
-        reason = ("it holds Python objects, which are not loaded (save plain numeric arrays)"
-                  if "pickle" in str(exc) and numpy_data else f"not a valid {kind} file (truncated or damaged?)")
-        raise ValueError(f"cannot read {path}: {reason}") from None
-
-
-def _dsec_events(h5, source: str) -> Events:
-    """A DSEC ``events.h5``: ``events/{x,y,t,p}`` with t in microseconds after the root ``t_offset``."""
-    group = h5["events"]
-    missing = [k for k in "xytp" if k not in group]
-    if missing:
-        raise ValueError(f"{source}: a DSEC-style file without events/{', events/'.join(missing)}")
-    t = np.asarray(group["t"][()], dtype=np.int64) + int(h5["t_offset"][()])
-    return _build(group["x"][()], group["y"][()], t, group["p"][()], "us", source, None)
+    except _NUMPY_ERRORS as exc:
+        kind = path.suffix.lower() or "numpy"
+        raise _unreadable(str(path), exc, damaged=f"not a valid {kind} file (truncated or damaged?)",
+                          numpy_data=head.startswith((b"\x93NUMPY", b"PK\x03\x04"))) from None
 
 
 _HEADER_NAMES = {"t": "t", "ts": "t", "time": "t", "timestamp": "t", "t_s": "t", "x": "x", "y": "y", "p": "p",
@@ -139,7 +136,8 @@ def _text_header(path: Path, delimiter: str | None) -> tuple[int, str | None]:
                 continue
             fields = [v.strip().lower() for v in text.split(delimiter)]
             try:
-                [float(v) for v in fields]
+                for v in fields:
+                    float(v)
             except ValueError:
                 names = "".join(_HEADER_NAMES.get(v, "?") for v in fields)
                 if sorted(names) != sorted("txyp"):
@@ -180,12 +178,18 @@ def read_event_file(path: str | os.PathLike, *, camera: str | None = None, colum
         if not h5py.is_hdf5(path):
             raise ValueError(f"not an HDF5 file: {path}")
         with h5py.File(path, "r") as h5:
-            if "t_offset" in h5 and isinstance(h5.get("events"), h5py.Group) and time_unit is None:
-                return _dsec_events(h5, source)
-            group = h5["events"] if isinstance(h5.get("events"), h5py.Group) else h5
-            keys = [k for k in group if isinstance(group[k], h5py.Dataset)]
-            return _from_named(lambda k: group[k][()], keys, camera=camera, columns=columns,
-                               time_unit=time_unit, source=source)
+            if not ("t_offset" in h5 and "ms_to_idx" in h5 and time_unit is None):
+                group = h5["events"] if isinstance(h5.get("events"), h5py.Group) else h5
+                keys = [k for k in group if isinstance(group[k], h5py.Dataset)]
+                return _from_named(lambda k: group[k][()], keys, camera=camera, columns=columns,
+                                   time_unit=time_unit, source=source)
+        from datasets.dsec import DsecEvents
+
+        with DsecEvents(path) as events:  # t in microseconds after t_offset, sensor 640 x 480
+            try:
+                return events.rows().check()
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
     if suffix in (".txt", ".csv"):
         delimiter = "," if suffix == ".csv" else None
         skip, header_columns = _text_header(path, delimiter)
