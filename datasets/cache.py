@@ -411,16 +411,11 @@ def _write_frames(rec, gt, partial: Path, settings: dict, s: _Settings, rect, ts
         # A full disk or too little memory: the frames written so far stay for a rerun, as after
         # an interruption (KeyboardInterrupt, a kill).
         h5.close()
-        raise OSError(f"{_first_line(exc)}; the {int(done.sum())} frames done are kept in {partial}: "
-                      f"rerun the same command to resume") from exc
+        raise OSError(f"{str(exc) or type(exc).__name__}; the {int(done.sum())} frames done are kept in "
+                      f"{partial}: rerun the same command to resume") from exc
     finally:
         h5.close()
     return n_events, resumed
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _RowBuffers:

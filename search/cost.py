@@ -245,6 +245,10 @@ def _layer_macs(module: nn.Module, out: torch.Tensor) -> float:
     return float(out.numel()) * kernel * (module.in_channels // module.groups)
 
 
+# Firing rates, and so the energy, vary from window to window: reports average this many.
+ENERGY_SAMPLES = 4
+
+
 @torch.no_grad()
 def energy_report(model: nn.Module, *inputs: torch.Tensor, num_samples: int) -> EnergyReport:
     """Measure MACs, firing rates, ACs and energy of every conv/linear layer of any network.

@@ -14,7 +14,6 @@ from stereo.protocol import GTMode, MetricAccumulator, prepare_ground_truth
 
 # A predictor maps batched left/right event tensors [N, C, H, W] to disparity [N, 1, H, W] px.
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-ENERGY_FRAMES = 4  # frames whose firing rates the reported energy per frame averages
 
 
 @dataclass
@@ -137,12 +136,12 @@ def evaluate_on_caches(
         One :func:`stereo.protocol.results_record` dict per method (model first), each with the
         frame-averaged metrics, the GT mode, fB, the frame count, the number of the split's frames
         the caches lack (``split_frames_missing``) and, for the model, its energy
-        per frame (mJ) and mean firing rate measured on ``ENERGY_FRAMES`` frames spread evenly
+        per frame (mJ) and mean firing rate measured on ``search.cost.ENERGY_SAMPLES`` frames spread evenly
         over the evaluated ones.
     """
     from torch.utils.data import DataLoader
 
-    from search.cost import energy_report
+    from search.cost import ENERGY_SAMPLES, energy_report
     from stereo.data import CacheStereoDataset
     from stereo.protocol import results_record
     from stereo.train import check_cache_matches, load_trained_model
@@ -162,7 +161,7 @@ def evaluate_on_caches(
         check_cache_matches(dataset.attrs, model.config, what="the cache",
                             trained_on=payload.get("extra", {}).get("data"))
         # Firing rates vary from window to window: average a few spread over the evaluated set.
-        picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(ENERGY_FRAMES, len(dataset))).round()})
+        picks = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, min(ENERGY_SAMPLES, len(dataset))).round()})
         samples = [dataset[i] for i in picks]
         report = energy_report(model, torch.stack([torch.as_tensor(s.left) for s in samples]).to(device),
                                torch.stack([torch.as_tensor(s.right) for s in samples]).to(device),

@@ -44,7 +44,6 @@ import torch
 DEPTH_FORMATS = ("png", "npy")
 METRICS_FILE = "metrics.json"
 TIMESTAMPS_FILE = "timestamps.txt"
-ENERGY_WINDOWS = 4  # windows whose firing rates the energy per frame averages
 _DATA_KEYS = ("representation", "num_bins", "window_ms", "height", "width")
 _QUEUE_BATCHES = 2  # prepared batches waiting for the network: bounds memory
 
@@ -135,7 +134,7 @@ class InferReport:
         seconds: wall time of the streaming loop (reading, preprocessing, network, writing).
         metrics: the content of ``metrics.json`` (None without GT).
         energy_mj_per_frame: estimated energy of one window on neuromorphic hardware (mJ), with the
-            firing rates of up to ``ENERGY_WINDOWS`` windows (the first of each of the first batches).
+            firing rates of up to ``search.cost.ENERGY_SAMPLES`` windows (the first of each of the first batches).
         frame_size: (height, width) of the recording's frames.
         trained_size: (height, width) the model was trained on.
         skipped_windows: GT timestamps whose window is not inside both cameras' events.
@@ -414,7 +413,7 @@ def infer_recording(
         FileNotFoundError, FileExistsError, ValueError: bad inputs, with one message naming them.
     """
     from datasets.atomic import partial_path
-    from search.cost import energy_report
+    from search.cost import ENERGY_SAMPLES, energy_report
     from stereo.metrics import disparity_errors
     from stereo.protocol import GTMode, MetricAccumulator, prepare_ground_truth, write_results_json
     from stereo.recordings import open_recording, plan_windows
@@ -483,7 +482,7 @@ def infer_recording(
                     for batch in producer.batches():
                         left = torch.from_numpy(np.stack([b.left for b in batch])).to(device)
                         right_t = torch.from_numpy(np.stack([b.right for b in batch])).to(device)
-                        if len(samples) < ENERGY_WINDOWS:
+                        if len(samples) < ENERGY_SAMPLES:
                             samples.append((left[:1].clone(), right_t[:1].clone()))
                         with torch.inference_mode():
                             pred = model(left, right_t).disparity.float().cpu().numpy()[:, 0]
