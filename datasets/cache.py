@@ -154,6 +154,24 @@ def _mark_pixels(x, y, width, mask):  # pragma: no cover - compiled
         mask[np.int64(y[i]) * width + np.int64(x[i])] = True
 
 
+@numba.njit(cache=True, nogil=True)
+def _disparity_into(depth, focal_baseline, out):  # pragma: no cover - compiled
+    """``out = fB / depth`` (float32, flat), NaN where depth is not finite or <= 0; returns the NaN count.
+
+    The same values as :func:`datasets.mvsec.depth_to_disparity`, in one pass and no temporaries.
+    """
+    fb = np.float32(focal_baseline)
+    invalid = 0
+    for i in range(depth.shape[0]):
+        z = depth[i]
+        if z > 0 and z < np.inf:  # NaN fails both
+            out[i] = fb / z
+        else:
+            out[i] = np.nan
+            invalid += 1
+    return invalid
+
+
 _scratch = threading.local()
 
 
@@ -196,32 +214,28 @@ def window_tensor(x, y, t, p, *, representation: str, num_bins: int, window_ms: 
     return _tensor(x, y, t, p, _Settings(representation, num_bins, window_ms / 1000.0, height, width), t_end)
 
 
-def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float):
+def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float, pool: _ChunkBuffers):
     """Both cameras' tensors, the GT disparity and the sparse mask of one window, LZF-encoded.
 
     Args:
         rows_by_cam: (left, right) float64 (n, 4) raw event rows of the window.
         luts: (left, right) packed tables (:meth:`datasets.rectify.Rectification.packed`).
         depth: float32 (H, W) GT depth in metres.
+        pool: where the encoded chunks' buffers come from (the caller gives them back once written).
 
     Returns:
-        ``(filter_mask, data)`` per dataset of ``_FRAME_DATASETS``.
+        ``(filter_mask, buffer, nbytes)`` per dataset of ``_FRAME_DATASETS``; the chunk is ``buffer[:nbytes]``.
     """
     from datasets.lzf import encode_chunk, encode_sparse_chunk
-    from datasets.mvsec import depth_to_disparity
 
     plane = s.height * s.width
     chunks = []
-    mask = np.zeros(plane, np.bool_)
-    # A grid per worker thread, reused frame after frame: a fresh 1.8 MB array costs hundreds
-    # of page faults, more than filling it. Its encoded copy is what leaves the job.
-    grid = getattr(_scratch, "grid", None)
-    if grid is None or grid.shape != (s.num_bins, s.height, s.width):
-        grid = _scratch.grid = np.empty((s.num_bins, s.height, s.width), np.float32)
+    # Per worker thread and reused frame after frame, like the encoders' output: fresh arrays of
+    # a frame's size are page-faulted in anew each time, which costs more than filling them.
+    grid, disparity, mask = _frame_scratch(s)
+    mask[:] = False
     for cam, rows in enumerate(rows_by_cam):
-        n = rows.shape[0]
-        x, y = np.empty(n, np.int16), np.empty(n, np.int16)
-        t, p = np.empty(n, np.float64), np.empty(n, np.int8)
+        x, y, t, p = _event_columns(rows.shape[0])
         n_out = _rectify_columns(rows, luts[cam], x, y, t, p, s.width)
         if cam == 0:
             # Counted after rectification, as DDES does on its pre-rectified events: the last
@@ -229,14 +243,63 @@ def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: fl
             tail = max(n_out - SPARSE_EVENTS, 0)
             _mark_pixels(x[tail:n_out], y[tail:n_out], s.width, mask)
         tensor = _tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end, grid)
-        filter_mask, data = encode_sparse_chunk(tensor)
-        chunks.append((filter_mask, data.copy()))
-    disparity = depth_to_disparity(depth, focal_baseline)
+        chunks.append(pool.keep(*encode_sparse_chunk(tensor)))
+    invalid = _disparity_into(depth.reshape(-1), focal_baseline, disparity)
     # Finite disparities do not compress with this encoder: only try when NaN holes are large.
-    nan_fraction = np.count_nonzero(np.isnan(disparity)) / disparity.size
-    chunks.append(encode_chunk(disparity) if nan_fraction > 0.25 else (1, disparity.tobytes()))
-    chunks.append(encode_chunk(mask.reshape(s.height, s.width)))
+    if invalid > 0.25 * plane:
+        chunks.append(pool.keep(*encode_chunk(disparity)))
+    else:
+        chunks.append(pool.keep(1, disparity.view(np.uint8)))
+    chunks.append(pool.keep(*encode_chunk(mask)))
     return tuple(chunks)
+
+
+def _frame_scratch(s: _Settings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This worker thread's tensor grid (float32 (B, H, W)), disparity (float32 H*W) and mask (bool H*W)."""
+    scratch = getattr(_scratch, "frame", None)
+    if scratch is None or scratch[0].shape != (s.num_bins, s.height, s.width):
+        plane = s.height * s.width
+        scratch = _scratch.frame = (np.empty((s.num_bins, s.height, s.width), np.float32),
+                                    np.empty(plane, np.float32), np.empty(plane, np.bool_))
+    return scratch
+
+
+def _event_columns(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """This worker thread's x, y (int16), t (float64), p (int8) buffers of at least ``n`` events."""
+    columns = getattr(_scratch, "columns", None)
+    if columns is None or columns[0].shape[0] < n:
+        size = max(n, 1) * 5 // 4
+        columns = _scratch.columns = (np.empty(size, np.int16), np.empty(size, np.int16),
+                                      np.empty(size, np.float64), np.empty(size, np.int8))
+    return columns
+
+
+class _ChunkBuffers:
+    """Buffers for the encoded chunks on their way from the frame jobs to the file, used again.
+
+    A job copies each chunk into one (:meth:`keep`); the writer hands it back (:meth:`give`) once
+    the chunk is in the file. Capacities are powers of two, so buffers fit chunks of varying size.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[int, list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, filter_mask: int, data: np.ndarray) -> tuple[int, np.ndarray, int]:
+        """A copy of ``data`` (uint8) in a free buffer: ``(filter_mask, buffer, nbytes)``."""
+        n = data.shape[0]
+        capacity = 1 << max(n - 1, 4095).bit_length()
+        with self._lock:
+            free = self._free.get(capacity)
+            buffer = free.pop() if free else None
+        if buffer is None:
+            buffer = np.empty(capacity, np.uint8)
+        buffer[:n] = data
+        return filter_mask, buffer, n
+
+    def give(self, buffer: np.ndarray) -> None:
+        with self._lock:
+            self._free.setdefault(buffer.shape[0], []).append(buffer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,19 +445,21 @@ def _write_frames(rec, gt, partial: Path, settings: dict, s: _Settings, rect, ts
             progress(resumed, len(valid))
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             batches = [todo[i:i + frames_per_batch] for i in range(0, len(todo), frames_per_batch)]
-            buffers = _RowBuffers()
+            buffers = _BatchBuffers()
+            chunk_buffers = _ChunkBuffers()
             luts = (rect.packed("left"), rect.packed("right"))
-            pending = (_submit(pool, rec, gt, batches[0], valid, ts, luts, focal_baseline, s, buffers, 0)
-                       if batches else None)
+            pending = (_submit(pool, rec, gt, batches[0], valid, ts, luts, focal_baseline, s, buffers, 0,
+                               chunk_buffers) if batches else None)
             for b, batch in enumerate(batches):
                 futures, batch_events = pending
                 # Read the next batch while the workers compute this one.
                 if b + 1 < len(batches):
                     pending = _submit(pool, rec, gt, batches[b + 1], valid, ts, luts, focal_baseline, s,
-                                      buffers, (b + 1) % 2)
+                                      buffers, (b + 1) % 2, chunk_buffers)
                 for k, future in zip(batch, futures, strict=True):
-                    for (dsid, ndim), (filter_mask, chunk) in zip(targets, future.result(), strict=True):
-                        dsid.write_direct_chunk((int(k),) + (0,) * (ndim - 1), chunk, filter_mask)
+                    for (dsid, ndim), (filter_mask, buffer, nbytes) in zip(targets, future.result(), strict=True):
+                        dsid.write_direct_chunk((int(k),) + (0,) * (ndim - 1), buffer[:nbytes], filter_mask)
+                        chunk_buffers.give(buffer)
                 done[batch] = True
                 done_ds[batch[0]:batch[-1] + 1] = done[batch[0]:batch[-1] + 1]
                 h5.flush()
@@ -418,26 +483,29 @@ def _write_frames(rec, gt, partial: Path, settings: dict, s: _Settings, rect, ts
     return n_events, resumed
 
 
-class _RowBuffers:
-    """Two reusable event-row buffers per camera, used by alternate batches.
+class _BatchBuffers:
+    """Two reusable read buffers per source (each camera's event rows, the GT depth), used by
+    alternate batches.
 
     Batch b reads into slot b % 2 while batch b - 1 (the other slot) is being computed; by then
-    every job of batch b - 2, the slot's previous user, has returned its result.
+    every job of batch b - 2, the slot's previous user, has returned its result. Reusing them
+    spares the page faults of fresh arrays, which cost as much as the reads for blocks of a few MB.
     """
 
     def __init__(self) -> None:
         self._slots: dict[tuple[str, int], np.ndarray] = {}
 
-    def get(self, camera: str, slot: int, rows: int) -> np.ndarray:
-        """A float64 (>= rows, 4) buffer for ``camera`` in ``slot`` (0 or 1), grown when too small."""
-        buf = self._slots.get((camera, slot))
-        if buf is None or buf.shape[0] < rows:
-            buf = np.empty((max(rows, 1) * 5 // 4, 4), np.float64)
-            self._slots[camera, slot] = buf
+    def get(self, source: str, slot: int, rows: int, row_shape: tuple[int, ...], dtype) -> np.ndarray:
+        """A (>= rows, *row_shape) buffer of ``dtype`` for ``source`` in ``slot`` (0 or 1), grown when too small."""
+        buf = self._slots.get((source, slot))
+        if buf is None or buf.shape[0] < rows or buf.shape[1:] != row_shape:
+            buf = np.empty((max(rows, 1) * 5 // 4, *row_shape), dtype)
+            self._slots[source, slot] = buf
         return buf
 
 
-def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings, buffers: _RowBuffers, slot: int):
+def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings, buffers: _BatchBuffers, slot: int,
+            chunk_buffers: _ChunkBuffers):
     """Read one batch of windows (both cameras, GT) into ``slot`` of ``buffers``; submit its frame jobs."""
     ends = ts[valid[batch]]
     starts = ends - s.window_s
@@ -447,17 +515,17 @@ def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings,
         stream = rec.streams[cam]
         i0 = stream.search(float(starts.min()))
         i1 = stream.search(float(ends.max()), lo=i0)
-        rows = stream.read_rows(i0, i1, out=buffers.get(cam, slot, i1 - i0))
+        rows = stream.read_rows(i0, i1, out=buffers.get(cam, slot, i1 - i0, (4,), np.float64))
         t = rows[:, 2]
         lo = np.searchsorted(t, starts, side="right")
         hi = np.searchsorted(t, ends, side="right")
         n_events += int(np.sum(hi - lo))
         blocks.append([rows[a:b] for a, b in zip(lo, hi, strict=True)])
     k0, k1 = int(valid[batch].min()), int(valid[batch].max()) + 1
-    depth = gt.depth_frames(k0, k1)
+    depth = gt.depth_frames(k0, k1, out=buffers.get("depth", slot, k1 - k0, (s.height, s.width), np.float32))
     futures = [
         pool.submit(_frame_job, (blocks[0][j], blocks[1][j]), luts, depth[valid[k] - k0], focal_baseline, s,
-                    float(ends[j]))
+                    float(ends[j]), chunk_buffers)
         for j, k in enumerate(batch)
     ]
     return futures, n_events

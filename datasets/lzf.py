@@ -27,7 +27,7 @@ import numpy as np
 _MAX_LITERAL = 32
 _MAX_REF = 264  # 7 + 255 + 2
 _MIN_RUN_WORDS = 3
-_scratch = threading.local()  # per-thread output buffer of encode_sparse_chunk
+_scratch = threading.local()  # per-thread output buffer of the encoders
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -195,10 +195,7 @@ def encode_sparse_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[i
     if not array.flags.c_contiguous or array.nbytes % 4:
         raise ValueError(f"expected a C-contiguous array of whole 4-byte words, got {array.dtype} {array.shape}")
     src = array.reshape(-1).view(np.uint8)
-    size = src.shape[0] + src.shape[0] // _MAX_LITERAL + 16
-    out = getattr(_scratch, "out", None)
-    if out is None or out.shape[0] < size:
-        out = _scratch.out = np.empty(size, np.uint8)
+    out = _thread_buffer(src.shape[0])
     n = _encode_zero_runs(src, src.view(np.uint32), src[: src.shape[0] // 8 * 8].view(np.uint64), out)
     if n > max_ratio * src.shape[0]:
         return 1, src
@@ -220,7 +217,7 @@ def lzf_compress(array: np.ndarray) -> bytes:
     return out[: _encode(src, words, out, 4, 0, 0.0)].tobytes()
 
 
-def encode_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, bytes]:
+def encode_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, np.ndarray]:
     """Bytes and HDF5 filter mask for ``Dataset.id.write_direct_chunk`` on an lzf dataset.
 
     Chunks that do not shrink below ``max_ratio`` of their size (judged on the first half,
@@ -228,12 +225,27 @@ def encode_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, byt
     skipped for that chunk), which HDF5 readers handle transparently.
 
     Returns:
-        ``(filter_mask, data)``.
+        ``(filter_mask, data)``; ``data`` is a uint8 view of a per-thread buffer that the
+        thread's next encoding overwrites (or of ``array`` itself when stored raw, if it was
+        C-contiguous): copy it to keep it.
     """
     src = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
     words = src[: src.shape[0] // 4 * 4].view(np.uint32)
-    out = np.empty(src.shape[0] + src.shape[0] // _MAX_LITERAL + 16, np.uint8)
+    out = _thread_buffer(src.shape[0])
     n = _encode(src, words, out, 4, src.shape[0] // 2, max_ratio)
     if n < 0 or n > max_ratio * src.shape[0]:
-        return 1, src.tobytes()
-    return 0, out[:n].tobytes()
+        return 1, src
+    return 0, out[:n]
+
+
+def _thread_buffer(nbytes: int) -> np.ndarray:
+    """This thread's output buffer, large enough for the LZF stream of ``nbytes`` input bytes.
+
+    Reused call after call: a fresh buffer of a chunk's size would be page-faulted in each time,
+    which costs about as much as encoding into it.
+    """
+    size = nbytes + nbytes // _MAX_LITERAL + 16
+    out = getattr(_scratch, "out", None)
+    if out is None or out.shape[0] < size:
+        out = _scratch.out = np.empty(size, np.uint8)
+    return out

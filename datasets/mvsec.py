@@ -276,8 +276,18 @@ class MvsecGroundTruth:
     def width(self) -> int:
         return int(self.depth.shape[2])
 
-    def depth_frames(self, start: int, stop: int) -> np.ndarray:
-        """float32 (stop - start, H, W) depth in metres."""
+    def depth_frames(self, start: int, stop: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 (stop - start, H, W) depth in metres.
+
+        Args:
+            out: optional float32 (m, H, W) buffer with m >= stop - start to read into (the
+                result is a view of its first rows); reusing one spares a fresh array's page faults.
+        """
+        n = stop - start
+        if out is not None and out.shape[0] >= n and out.shape[1:] == self.depth.shape[1:] and out.dtype == np.float32:
+            if n > 0:
+                self.depth.read_direct(out, np.s_[start:stop], np.s_[0:n])
+            return out[:n]
         return np.asarray(self.depth[start:stop], dtype=np.float32)
 
     def close(self) -> None:

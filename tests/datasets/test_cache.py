@@ -107,6 +107,65 @@ def test_cache_matches_reference(tmp_path, request, representation, maps):
     assert not list(tmp_path.glob(".*partial"))
 
 
+def test_disparity_kernel_equals_depth_to_disparity():
+    from datasets.cache import _disparity_into
+    from datasets.mvsec import depth_to_disparity
+
+    rng = np.random.default_rng(4)
+    depth = rng.uniform(0.2, 40.0, 5000).astype(np.float32)
+    depth[rng.random(5000) < 0.3] = np.nan
+    depth[:6] = [0.0, -0.0, -2.0, np.inf, -np.inf, np.float32(1e-30)]
+    out = np.full(5000, 7.0, np.float32)
+    invalid = _disparity_into(depth, 19.941772, out)
+    expected = depth_to_disparity(depth, 19.941772)
+    assert np.array_equal(out, expected, equal_nan=True)  # bit for bit, NaN where invalid
+    assert invalid == np.count_nonzero(np.isnan(expected))
+
+
+def test_frames_of_changing_density_on_one_worker_equal_the_reference(tmp_path):
+    # One worker thread reuses its grid, disparity and mask buffers and the chunk buffers frame
+    # after frame (a dense window, sparse ones, an empty one): nothing may leak between frames.
+    data, gt = write_recording(tmp_path, n=1_000)
+    rng = np.random.default_rng(9)
+    parts = []
+    for t_lo, t_hi, n in ((0.005, 0.11, 160_000), (0.11, 0.21, 4_000), (0.26, 0.335, 3_000)):
+        rows = np.empty((n, 4))
+        rows[:, 0], rows[:, 1] = rng.integers(0, W, n), rng.integers(0, H, n)
+        rows[:, 2] = T0 + t_lo + np.sort(rng.random(n)) * (t_hi - t_lo)
+        rows[:, 3] = rng.choice([-1.0, 1.0], n)
+        parts.append(rows)
+    left = np.concatenate(parts)
+    with h5py.File(data, "r+") as f:
+        del f["davis/left/events"]
+        f["davis/left/events"] = left
+        right = f["davis/right/events"][:]
+    with h5py.File(gt, "r+") as g:
+        depth = g["davis/left/depth_image_rect"]
+        depth[2, :200] = np.nan  # a frame whose disparity is mostly holes (encoded, not raw)
+        depth = depth[:]
+    out = tmp_path / "c.h5"
+    preprocess_recording(data, out, gt_path=gt, calib=warp_maps(tmp_path / "warp.npz"), workers=1,
+                         frames_per_batch=3)
+    rect = load_rectification(tmp_path / "warp.npz")
+    with StereoCache(out) as cache:
+        counts = []
+        for i in range(len(cache)):
+            s = cache[i]
+            ref, _, ev = reference_tensor(left, s.timestamp, rect, "left", "voxel")
+            counts.append(len(ev))
+            np.testing.assert_allclose(s.left, ref, atol=1e-6)
+            np.testing.assert_allclose(s.right, reference_tensor(right, s.timestamp, rect, "right", "voxel")[0],
+                                       atol=1e-6)
+            mask = np.zeros((H, W), bool)
+            mask[ev.y[-15_000:], ev.x[-15_000:]] = True
+            assert np.array_equal(s.sparse_mask, mask)
+            with np.errstate(divide="ignore"):
+                expected = np.float32(FOCAL_BASELINE["indoor_flying"]) / depth[s.frame_index]
+            expected[~(np.isfinite(depth[s.frame_index]) & (depth[s.frame_index] > 0))] = np.nan
+            assert np.array_equal(s.disparity, expected, equal_nan=True)
+    assert counts[0] > 60_000 and 0 < counts[2] < 3_000 and 0 in counts
+
+
 def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     data, gt = write_recording(tmp_path, rectified=True)
     whole = tmp_path / "whole.h5"
