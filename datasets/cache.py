@@ -513,8 +513,8 @@ def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings,
     n_events = 0
     for cam in ("left", "right"):
         stream = rec.streams[cam]
-        i0 = stream.search(float(starts.min()))
-        i1 = stream.search(float(ends.max()), lo=i0)
+        i0 = stream.search(float(starts.min()), near=_rate_guess(stream, float(starts.min())))
+        i1 = stream.search(float(ends.max()), lo=i0, near=_rate_guess(stream, float(ends.max())))
         rows = stream.read_rows(i0, i1, out=buffers.get(cam, slot, i1 - i0, (4,), np.float64))
         t = rows[:, 2]
         lo = np.searchsorted(t, starts, side="right")
@@ -529,6 +529,12 @@ def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings,
         for j, k in enumerate(batch)
     ]
     return futures, n_events
+
+
+def _rate_guess(stream, t: float) -> int:
+    """Where time ``t`` would fall in ``stream`` if its events came at a constant rate."""
+    span = stream.t_last - stream.t_first
+    return int(len(stream) * (t - stream.t_first) / span) if span > 0 else 0
 
 
 def _open_partial(partial: Path, settings: dict, timestamps: np.ndarray, frame_index: np.ndarray, *,

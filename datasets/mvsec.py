@@ -130,13 +130,29 @@ class EventStream:
     def t_last(self) -> float:
         return self.time_at(len(self) - 1)
 
-    def search(self, t: float, *, lo: int = 0, hi: int | None = None) -> int:
+    def search(self, t: float, *, lo: int = 0, hi: int | None = None, near: int | None = None) -> int:
         """Number of events with timestamp <= t (``searchsorted(..., side='right')``).
 
         Bisects with single-element reads until the range fits in one block, then reads the
         t values of that block only.
+
+        Args:
+            lo, hi: the answer is known to lie in ``[lo, hi]``.
+            near: a guess of the answer (say, from the event rate). The search first widens a
+                block around it, doubling each step, until the answer is inside: a good guess
+                costs two reads instead of a bisection over the whole stream, a bad one at
+                most about twice the bisection's reads.
         """
         hi = len(self) if hi is None else hi
+        if near is not None and hi - lo > _SEARCH_BLOCK:
+            below = above = min(max(near, lo), hi)
+            step = _SEARCH_BLOCK // 2
+            while below > lo and self.time_at(below - 1) > t:
+                below, step = max(lo, below - step), 2 * step
+            step = _SEARCH_BLOCK // 2
+            while above < hi and self.time_at(above) <= t:
+                above, step = min(hi, above + step), 2 * step
+            lo, hi = below, above  # now t[lo - 1] <= t < t[hi] (where those exist)
         while hi - lo > _SEARCH_BLOCK:
             mid = (lo + hi) // 2
             if self.time_at(mid) <= t:

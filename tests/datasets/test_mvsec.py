@@ -5,6 +5,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datasets.mvsec import (
     FOCAL_BASELINE,
@@ -21,11 +23,12 @@ class CountingDataset:
     """Wraps an array and counts the rows read, to prove the reader stays lazy."""
 
     def __init__(self, array):
-        self.array, self.rows_read = array, 0
+        self.array, self.rows_read, self.reads = array, 0, 0
         self.shape = array.shape
 
     def __getitem__(self, key):
         out = self.array[key]
+        self.reads += 1
         self.rows_read += np.asarray(out).reshape(-1, 4).shape[0] if np.ndim(out) == 2 else np.size(out)
         return out
 
@@ -54,6 +57,37 @@ def test_search_and_window_equal_brute_force_and_stay_lazy():
         assert ds.rows_read < mask.sum() + 3 * 4096 + 100  # never the whole recording
     for value in (rows[0, 2], rows[-1, 2], rows[1000, 2], 0.0, 2e9):
         assert stream.search(value) == np.searchsorted(rows[:, 2], value, side="right")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31), st.integers(-50_000, 250_000), st.booleans())
+def test_search_near_a_guess_equals_brute_force(seed, near, burst):
+    # Guesses anywhere (outside the stream too), a burst, repeated timestamps.
+    rng = np.random.default_rng(seed)
+    rows = random_rows(100_000, seed=seed % 7)
+    if burst:
+        rows[40_000:60_000, 2] = rows[40_000, 2]  # 20,000 events at one instant
+    stream = EventStream(CountingDataset(rows), name="test")
+    for value in (rows[rng.integers(0, 100_000), 2], rows[0, 2], rows[-1, 2], rows[50_000, 2], 0.0, 2e9,
+                  rows[rng.integers(0, 100_000), 2] + 1e-7):
+        expected = np.searchsorted(rows[:, 2], value, side="right")
+        assert stream.search(value, near=near) == expected
+        lo = int(rng.integers(0, expected + 1))
+        assert stream.search(value, lo=lo, near=near) == expected
+
+
+def test_search_near_a_good_guess_reads_little():
+    rows = random_rows(2_000_000)
+    ds = CountingDataset(rows)
+    stream = EventStream(ds, name="test")
+    value = rows[1_234_567, 2]
+    expected = int(np.searchsorted(rows[:, 2], value, side="right"))
+    stream.search(value, near=expected + 100)
+    near_reads = ds.reads
+    ds.reads = 0
+    stream._cache.clear()
+    assert stream.search(value) == expected
+    assert near_reads <= 4 < ds.reads
 
 
 def test_reader_checks_unsorted_and_outside():
