@@ -87,26 +87,28 @@ _MAX_OFFSET = 8192
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _reference(out, op, length, offset):  # pragma: no cover - compiled
-    """Emit a back-reference copying ``length`` (>= 3) bytes from ``offset`` (<= 8192) bytes back."""
+    """Emit a back-reference copying ``length`` (3..264) bytes from ``offset`` (<= 8192) bytes back.
+
+    Without a branch: three bytes are always written and ``op`` advances by 2 (short form,
+    ``length <= 8``) or 3; a byte past the short form is overwritten by whatever follows.
+    """
     code = length - 2
     far = offset - 1
-    if code < 7:
-        out[op] = (code << 5) | (far >> 8)
-        out[op + 1] = far & 255
-        return op + 2
-    out[op] = (7 << 5) | (far >> 8)
-    out[op + 1] = code - 7
+    long = np.int64(code >= 7)
+    out[op] = (min(code, 7) << 5) | (far >> 8)
+    out[op + 1] = (code - 7) if long else (far & 255)
     out[op + 2] = far & 255
-    return op + 3
+    return op + 2 + long
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _literal_word(src, w, out, op, lit_head, lit_len):  # pragma: no cover - compiled
-    """Append word ``w`` of ``src`` (a zero word for ``w = -1``) to the open literal run, opening a
-    new run when there is none or it is full; returns ``(op, lit_head, lit_len)``."""
-    if lit_head < 0 or lit_len == _MAX_LITERAL:
-        lit_head, lit_len = op, 0
-        op += 1
+def _literal_word(src, w, out, op, lit_head, lit_len, new):  # pragma: no cover - compiled
+    """Append word ``w`` of ``src`` (a zero word for ``w = -1``) to the open literal run, or to a new
+    one when ``new`` or the open one is full; returns ``(op, lit_head, lit_len)``. Branch-free."""
+    new = new | (lit_len == _MAX_LITERAL)
+    lit_head = op if new else lit_head
+    op += np.int64(new)
+    lit_len = 0 if new else lit_len
     for b in range(4):
         out[op + b] = src[4 * w + b] if w >= 0 else 0
     lit_len += 4
@@ -114,67 +116,74 @@ def _literal_word(src, w, out, op, lit_head, lit_len):  # pragma: no cover - com
     return op + 4, lit_head, lit_len
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _next_nonzero(words, pairs, start):  # pragma: no cover - compiled
-    """Index of the first non-zero word at or after ``start`` (``len(words)`` if none).
+@numba.njit(cache=True, nogil=True)
+def _nonzero_words(words, positions):  # pragma: no cover - compiled
+    """Write the indices of the non-zero words of ``words`` into ``positions`` (at least
+    ``len(words)`` long), in order; returns how many.
 
-    Zero stretches are skipped two words at a time through the uint64 view ``pairs``.
+    Every index is stored and the count advanced by the comparison, without a branch (which
+    scattered non-zero words would mispredict about half the time).
     """
-    n_words = words.shape[0]
-    if start % 2 == 1 and start < n_words:
-        if words[start] != 0:
-            return start
-        start += 1
-    i = start // 2
-    while i < pairs.shape[0] and pairs[i] == 0:
-        i += 1
-    if i < pairs.shape[0]:
-        return 2 * i if words[2 * i] != 0 else 2 * i + 1
-    tail = 2 * pairs.shape[0]  # the last word of an odd count
-    if start <= tail < n_words and words[tail] != 0:
-        return tail
-    return n_words
+    k = 0
+    for i in range(words.shape[0]):
+        positions[k] = i
+        k += words[i] != 0
+    return k
 
 
 @numba.njit(cache=True, nogil=True)
-def _encode_zero_runs(src, words, pairs, out):  # pragma: no cover - compiled
-    """LZF stream of ``words`` (uint32; ``pairs`` the same bytes as uint64) for mostly-zero data.
+def _encode_zero_runs(src, words, out, positions):  # pragma: no cover - compiled
+    """LZF stream of ``words`` (uint32 view of ``src``) for mostly-zero data.
 
     Non-zero words become literals. A zero run copies, where it can, from an earlier zero
     stretch of the output (a back-reference up to 8192 bytes back) instead of starting with a
     literal zero word, so an isolated non-zero word costs about 8 bytes instead of 12.
+    ``positions`` is int32 scratch of at least ``len(words)``. The non-zero words are found first
+    and the emission avoids data-dependent branches where it can: scattered words make them
+    unpredictable, and they, not the bytes written, were the cost.
     """
     n_words = words.shape[0]
+    count = _nonzero_words(words, positions)
     op = 0
-    lit_head = -1  # out index of the open literal run's control byte (-1: none open)
-    lit_len = 0
+    lit_head = 0  # out index of the open literal run's control byte
+    lit_len = _MAX_LITERAL  # "full": the first literal word opens a run
     ref_start = 0  # a stretch of zero bytes already in the decoded output: [ref_start, ref_start + ref_len)
     ref_len = 0
     pos = 0  # first word not yet emitted
-    while True:
-        w = _next_nonzero(words, pairs, pos)
+    for j in range(count + 1):
+        w = np.int64(positions[j]) if j < count else n_words
+        closed = False  # whether a reference follows the open literal run (the next word opens one)
         if w > pos:  # the zero run [pos, w)
             q = 4 * pos
             run = 4 * (w - pos)
             first = min(run, ref_len, _MAX_REF)
-            if first >= 4 and q - (ref_start + ref_len - first) <= _MAX_OFFSET:
-                op = _reference(out, op, first, q - (ref_start + ref_len - first))
-                lit_head = -1
-            else:  # no zero stretch in reach: one literal zero word, then copies of it
-                op, lit_head, lit_len = _literal_word(src, -1, out, op, lit_head, lit_len)
+            offset = q - (ref_start + ref_len - first)
+            if first >= 4 and offset <= _MAX_OFFSET:
+                op = _reference(out, op, first, offset)
+                closed = True
+            else:  # no zero stretch in reach: one literal zero word first
+                op, lit_head, lit_len = _literal_word(src, -1, out, op, lit_head, lit_len, False)
                 first = 4
+                closed = run > 4
+            # The rest copies the zeros just written (offset 4): a reference written in any case
+            # and kept when there is a rest, then more for runs over 264 bytes (rare).
             remaining = run - first
-            while remaining > 0:  # the rest copies the zeros just written (offset 4)
+            length = min(remaining, _MAX_REF)
+            after = _reference(out, op, max(length, 4), 4)
+            op = after if remaining > 0 else op
+            remaining -= length
+            while remaining > 0:
                 length = min(remaining, _MAX_REF)
                 op = _reference(out, op, length, 4)
-                lit_head = -1
                 remaining -= length
-            if run >= min(ref_len, _MAX_REF) or q - (ref_start + ref_len) > _MAX_OFFSET // 2:
-                ref_start, ref_len = q, run
-        if w == n_words:
+            better = (run >= min(ref_len, _MAX_REF)) | (q - (ref_start + ref_len) > _MAX_OFFSET // 2)
+            ref_start = q if better else ref_start
+            ref_len = run if better else ref_len
+        if j == count:
             return op
-        op, lit_head, lit_len = _literal_word(src, w, out, op, lit_head, lit_len)
+        op, lit_head, lit_len = _literal_word(src, w, out, op, lit_head, lit_len, closed)
         pos = w + 1
+    return op
 
 
 def encode_sparse_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, np.ndarray]:
@@ -196,7 +205,10 @@ def encode_sparse_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[i
         raise ValueError(f"expected a C-contiguous array of whole 4-byte words, got {array.dtype} {array.shape}")
     src = array.reshape(-1).view(np.uint8)
     out = _thread_buffer(src.shape[0])
-    n = _encode_zero_runs(src, src.view(np.uint32), src[: src.shape[0] // 8 * 8].view(np.uint64), out)
+    positions = getattr(_scratch, "positions", None)
+    if positions is None or positions.shape[0] < src.shape[0] // 4:
+        positions = _scratch.positions = np.empty(src.shape[0] // 4, np.int32)
+    n = _encode_zero_runs(src, src.view(np.uint32), out, positions)
     if n > max_ratio * src.shape[0]:
         return 1, src
     return 0, out[:n]
