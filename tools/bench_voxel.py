@@ -42,21 +42,18 @@ def numpy_voxel(x, y, t, p, num_bins, height, width):
     return grid.reshape(num_bins, height, width).astype(np.float32)
 
 
-def best_of(fn, repeats: int) -> float:
-    """Shortest CPU time of this thread over ``repeats`` runs (robust to other processes on the machine)."""
-    times = []
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        times.append(time.thread_time() - start)
-    return min(times)
+def thread_seconds(fn) -> float:
+    """CPU time of this thread for one call (robust to other processes on the machine)."""
+    start = time.thread_time()
+    fn()
+    return time.thread_time() - start
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--bins", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds, each timing every method once")
     args = parser.parse_args(argv)
 
     import tonic.functional
@@ -79,24 +76,37 @@ def main(argv: list[str] | None = None) -> None:
     ref = numpy_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)
     print(f"max |ours - numpy| = {np.abs(ours - ref).max():.2e}")
 
-    t_ours = best_of(lambda: events_to_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH), args.repeats)
-    t_read = best_of(lambda: _read_columns(x, y, t, p), args.repeats)
-    # tonic writes -1 into the polarity field it is given, so it gets a fresh copy each time.
-    t_tonic = best_of(lambda: tonic.functional.to_voxel_grid_numpy(structured.copy(), (WIDTH, HEIGHT, 2), args.bins),
-                      max(1, args.repeats // 2))
-    t_copy = best_of(lambda: structured.copy(), args.repeats)
-    t_numpy = best_of(lambda: numpy_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH), max(1, args.repeats // 2))
+    # Rounds that time every method once, back to back: this machine's speed drifts by up to 1.7x
+    # within minutes, so each ratio compares runs made under the same conditions.
+    rounds = []
+    for _ in range(args.repeats):
+        rounds.append({
+            "ours": thread_seconds(lambda: events_to_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)),
+            "read": thread_seconds(lambda: _read_columns(x, y, t, p)),
+            # tonic writes -1 into the polarity field it is given, so it gets a fresh copy each time.
+            "tonic": thread_seconds(lambda: tonic.functional.to_voxel_grid_numpy(
+                structured.copy(), (WIDTH, HEIGHT, 2), args.bins)) - thread_seconds(structured.copy),
+            "numpy": thread_seconds(lambda: numpy_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)),
+        })
 
+    def median_ratio(a: str, b: str) -> float:
+        return float(np.median([r[a] / r[b] for r in rounds]))
+
+    t_ours, t_read, t_tonic, t_numpy = (min(r[k] for r in rounds) for k in ("ours", "read", "tonic", "numpy"))
     def line(name: str, seconds: float) -> str:
         return f"{name:<36} {seconds * 1e3:9.1f} ms  {n / seconds / 1e6:8.1f} M events/s"
 
-    print(f"{n:,} events, {args.bins} bins, {WIDTH}x{HEIGHT}, 1 thread, best thread CPU time of {args.repeats}")
+    print(f"{n:,} events, {args.bins} bins, {WIDTH}x{HEIGHT}, 1 thread, {args.repeats} rounds; "
+          "fastest thread CPU time of each method:")
     print(line("read x,y,t,p once (numba sum)", t_read))
     print(line("events_to_voxel (ours)", t_ours))
-    print(line("tonic to_voxel_grid_numpy", t_tonic - t_copy) + "  (input copy subtracted)")
+    print(line("tonic to_voxel_grid_numpy", t_tonic) + "  (input copy subtracted)")
     print(line("numpy np.add.at", t_numpy))
-    print(f"ours vs tonic: {(t_tonic - t_copy) / t_ours:.1f}x; ours vs numpy: {t_numpy / t_ours:.1f}x; "
-          f"ours reaches {t_read / t_ours:.0%} of the read-once bound")
+    ratios = sorted(r["tonic"] / r["ours"] for r in rounds)
+    print(f"ours vs tonic, per round: {', '.join(f'{v:.1f}' for v in ratios)}x")
+    print(f"ours vs tonic: {median_ratio('tonic', 'ours'):.1f}x (median of rounds); ours vs numpy: "
+          f"{median_ratio('numpy', 'ours'):.1f}x; ours reaches {median_ratio('read', 'ours'):.0%} "
+          "of the read-once bound")
     print("reproduce: .venv/bin/python tools/bench_voxel.py "
           f"--events {n} --bins {args.bins} --repeats {args.repeats}")
 
