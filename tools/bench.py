@@ -116,49 +116,28 @@ def _devices(name: str) -> tuple[str, ...]:
 def preprocessing_throughput(num_events: int, *, num_bins: int = 5, repeats: int = 3) -> dict:
     """events/s of ``events_to_voxel`` vs tonic vs numpy on the same random 260 x 346 events, one thread.
 
+    Every method runs once per round (:func:`tools.bench_voxel.time_rounds`); rates are from each
+    method's fastest round, ratios the median of the per-round ratios.
+
     Returns:
         dict with ``events``, ``bins``, ``events_per_s`` per implementation (tonic None when not installed),
         the ratios to ours and the max abs difference to the numpy reference.
     """
-    import numba
-
     from datasets.representations import events_to_voxel
-    from tools.bench_voxel import HEIGHT, WIDTH, best_of, numpy_voxel
+    from tools.bench_voxel import HEIGHT, WIDTH, median_ratio, numpy_voxel, random_events, time_rounds
 
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        rng = np.random.default_rng(0)
-        n = num_events
-        x = rng.integers(0, WIDTH, n).astype(np.int16)
-        y = rng.integers(0, HEIGHT, n).astype(np.int16)
-        t = 1.5e9 + np.sort(rng.random(n)) * 0.05
-        p = rng.choice(np.array([-1, 1], np.int8), n)
-        ours = events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)  # compiles or loads the numba cache
-        diff = float(np.abs(ours - numpy_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)).max())
-        rates = {"datasets.events_to_voxel": n / best_of(lambda: events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH),
-                                                         repeats),
-                 "numpy np.add.at": n / best_of(lambda: numpy_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH),
-                                                max(1, repeats // 2))}
-        try:
-            import tonic.functional
-        except ImportError:
-            rates["tonic to_voxel_grid_numpy"] = None
-        else:
-            structured = np.zeros(n, dtype=[("x", np.int16), ("y", np.int16), ("t", np.float64), ("p", np.int8)])
-            for name, values in zip("xytp", (x, y, t, p), strict=True):
-                structured[name] = values
-            # tonic writes into the polarity field it is given: it gets a fresh copy, whose cost is subtracted.
-            t_tonic = best_of(lambda: tonic.functional.to_voxel_grid_numpy(structured.copy(), (WIDTH, HEIGHT, 2),
-                                                                           num_bins), max(1, repeats // 2))
-            t_copy = best_of(lambda: structured.copy(), repeats)
-            rates["tonic to_voxel_grid_numpy"] = n / max(t_tonic - t_copy, 1e-9)
-    finally:
-        numba.set_num_threads(threads)
-    ours_rate = rates["datasets.events_to_voxel"]
+    n = num_events
+    x, y, t, p = random_events(n)
+    diff = float(np.abs(events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)
+                        - numpy_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)).max())
+    rounds = time_rounds(x, y, t, p, num_bins, repeats)
+    names = {"ours": "datasets.events_to_voxel", "numpy": "numpy np.add.at", "tonic": "tonic to_voxel_grid_numpy"}
+    rates = {label: (n / max(min(r[key] for r in rounds), 1e-9) if key in rounds[0] else None)
+             for key, label in names.items()}
+    speedups = {label: (median_ratio(rounds, key, "ours") if key in rounds[0] else None)
+                for key, label in names.items()}
     return {"events": n, "bins": num_bins, "size": [HEIGHT, WIDTH], "threads": 1, "events_per_s": rates,
-            "speedup_of_ours": {k: (ours_rate / v if v else None) for k, v in rates.items()},
-            "max_abs_diff_to_numpy": diff}
+            "speedup_of_ours": speedups, "max_abs_diff_to_numpy": diff}
 
 
 def load_model(spec: str | None):

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         out.unlink(missing_ok=True)
         cpu = time.process_time()
         report = preprocess_recording(data, out, gt_path=gt, calib=calib, representation=args.representation,
-                                      workers=args.workers or None)
+                                      workers=args.workers or None, overwrite=True)  # discards a stale partial
         runs.append((report, time.process_time() - cpu))
     report, cpu = min(runs, key=lambda r: r[0].seconds)
     rate = report.events / report.seconds

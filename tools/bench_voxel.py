@@ -49,6 +49,59 @@ def thread_seconds(fn) -> float:
     return time.thread_time() - start
 
 
+def random_events(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` events uniform over the 346x260 sensor, sorted times over 50 ms at Unix-time magnitude."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, WIDTH, n).astype(np.int16)
+    y = rng.integers(0, HEIGHT, n).astype(np.int16)
+    t = 1.5e9 + np.sort(rng.random(n)) * 0.05
+    p = rng.choice(np.array([-1, 1], np.int8), n)
+    return x, y, t, p
+
+
+def time_rounds(x, y, t, p, num_bins: int, rounds: int, *, numpy_peer: bool = True) -> list[dict[str, float]]:
+    """Thread CPU seconds of each method, one call each per round, the methods back to back.
+
+    This machine's speed drifts by up to 1.7x within minutes, so a ratio is only fair between
+    runs of the same round. Keys: "ours", "read" (the read-once bound), "numpy" (when
+    ``numpy_peer``), "tonic" (when tonic is installed; its input copy subtracted). Runs
+    single-threaded (numba's thread count is restored afterwards).
+    """
+    from datasets.representations import events_to_voxel
+
+    try:
+        import tonic.functional
+    except ImportError:
+        tonic = None
+    structured = np.zeros(x.shape[0], dtype=[("x", np.int16), ("y", np.int16), ("t", np.float64), ("p", np.int8)])
+    for name, values in zip("xytp", (x, y, t, p), strict=True):
+        structured[name] = values
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)  # compile / load the numba cache
+        _read_columns(x, y, t, p)
+        out = []
+        for _ in range(rounds):
+            r = {"ours": thread_seconds(lambda: events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)),
+                 "read": thread_seconds(lambda: _read_columns(x, y, t, p))}
+            if tonic is not None:
+                # tonic writes -1 into the polarity field it is given, so it gets a fresh copy each time.
+                r["tonic"] = thread_seconds(lambda: tonic.functional.to_voxel_grid_numpy(
+                    structured.copy(), (WIDTH, HEIGHT, 2), num_bins)) - thread_seconds(structured.copy)
+            if numpy_peer:
+                r["numpy"] = thread_seconds(lambda: numpy_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH))
+            out.append(r)
+        return out
+    finally:
+        numba.set_num_threads(threads)
+
+
+def median_ratio(rounds: list[dict[str, float]], slower: str, faster: str) -> float:
+    """Median over rounds of ``slower / faster`` time (how many times faster ``faster`` is)."""
+    return float(np.median([r[slower] / r[faster] for r in rounds]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
@@ -56,43 +109,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="rounds, each timing every method once")
     args = parser.parse_args(argv)
 
-    import tonic.functional
-
     from datasets.representations import events_to_voxel
 
-    numba.set_num_threads(1)
-    rng = np.random.default_rng(0)
     n = args.events
-    x = rng.integers(0, WIDTH, n).astype(np.int16)
-    y = rng.integers(0, HEIGHT, n).astype(np.int16)
-    t = 1.5e9 + np.sort(rng.random(n)) * 0.05
-    p = rng.choice(np.array([-1, 1], np.int8), n)
-    structured = np.zeros(n, dtype=[("x", np.int16), ("y", np.int16), ("t", np.float64), ("p", np.int8)])
-    for name, values in zip("xytp", (x, y, t, p), strict=True):
-        structured[name] = values
-
-    ours = events_to_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)  # compile / load the cache
-    _read_columns(x, y, t, p)
+    x, y, t, p = random_events(n)
     ref = numpy_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)
-    print(f"max |ours - numpy| = {np.abs(ours - ref).max():.2e}")
-
-    # Rounds that time every method once, back to back: this machine's speed drifts by up to 1.7x
-    # within minutes, so each ratio compares runs made under the same conditions.
-    rounds = []
-    for _ in range(args.repeats):
-        rounds.append({
-            "ours": thread_seconds(lambda: events_to_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)),
-            "read": thread_seconds(lambda: _read_columns(x, y, t, p)),
-            # tonic writes -1 into the polarity field it is given, so it gets a fresh copy each time.
-            "tonic": thread_seconds(lambda: tonic.functional.to_voxel_grid_numpy(
-                structured.copy(), (WIDTH, HEIGHT, 2), args.bins)) - thread_seconds(structured.copy),
-            "numpy": thread_seconds(lambda: numpy_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)),
-        })
-
-    def median_ratio(a: str, b: str) -> float:
-        return float(np.median([r[a] / r[b] for r in rounds]))
-
+    print(f"max |ours - numpy| = {np.abs(events_to_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH) - ref).max():.2e}")
+    rounds = time_rounds(x, y, t, p, args.bins, args.repeats)
+    if "tonic" not in rounds[0]:
+        raise SystemExit("tonic is not installed (pip install -e '.[dev]')")
     t_ours, t_read, t_tonic, t_numpy = (min(r[k] for r in rounds) for k in ("ours", "read", "tonic", "numpy"))
+
     def line(name: str, seconds: float) -> str:
         return f"{name:<36} {seconds * 1e3:9.1f} ms  {n / seconds / 1e6:8.1f} M events/s"
 
@@ -104,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     print(line("numpy np.add.at", t_numpy))
     ratios = sorted(r["tonic"] / r["ours"] for r in rounds)
     print(f"ours vs tonic, per round: {', '.join(f'{v:.1f}' for v in ratios)}x")
-    print(f"ours vs tonic: {median_ratio('tonic', 'ours'):.1f}x (median of rounds); ours vs numpy: "
-          f"{median_ratio('numpy', 'ours'):.1f}x; ours reaches {median_ratio('read', 'ours'):.0%} "
+    print(f"ours vs tonic: {median_ratio(rounds, 'tonic', 'ours'):.1f}x (median of rounds); ours vs numpy: "
+          f"{median_ratio(rounds, 'numpy', 'ours'):.1f}x; ours reaches {median_ratio(rounds, 'read', 'ours'):.0%} "
           "of the read-once bound")
     print("reproduce: .venv/bin/python tools/bench_voxel.py "
           f"--events {n} --bins {args.bins} --repeats {args.repeats}")
