@@ -18,6 +18,7 @@ range are skipped.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -214,14 +215,16 @@ def window_tensor(x, y, t, p, *, representation: str, num_bins: int, window_ms: 
     return _tensor(x, y, t, p, _Settings(representation, num_bins, window_ms / 1000.0, height, width), t_end)
 
 
-def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float, pool: _ChunkBuffers):
+def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: float,
+               chunk_buffers: _ChunkBuffers):
     """Both cameras' tensors, the GT disparity and the sparse mask of one window, LZF-encoded.
 
     Args:
         rows_by_cam: (left, right) float64 (n, 4) raw event rows of the window.
         luts: (left, right) packed tables (:meth:`datasets.rectify.Rectification.packed`).
         depth: float32 (H, W) GT depth in metres.
-        pool: where the encoded chunks' buffers come from (the caller gives them back once written).
+        chunk_buffers: where the encoded chunks' buffers come from (the caller gives them back once
+            written).
 
     Returns:
         ``(filter_mask, buffer, nbytes)`` per dataset of ``_FRAME_DATASETS``; the chunk is ``buffer[:nbytes]``.
@@ -243,14 +246,14 @@ def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: fl
             tail = max(n_out - SPARSE_EVENTS, 0)
             _mark_pixels(x[tail:n_out], y[tail:n_out], s.width, mask)
         tensor = _tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end, grid)
-        chunks.append(pool.keep(*encode_sparse_chunk(tensor)))
+        chunks.append(chunk_buffers.keep(*encode_sparse_chunk(tensor)))
     invalid = _disparity_into(depth.reshape(-1), focal_baseline, disparity)
     # Finite disparities do not compress with this encoder: only try when NaN holes are large.
     if invalid > 0.25 * plane:
-        chunks.append(pool.keep(*encode_chunk(disparity)))
+        chunks.append(chunk_buffers.keep(*encode_chunk(disparity)))
     else:
-        chunks.append(pool.keep(1, disparity.view(np.uint8)))
-    chunks.append(pool.keep(*encode_chunk(mask)))
+        chunks.append(chunk_buffers.keep(1, disparity.view(np.uint8)))
+    chunks.append(chunk_buffers.keep(*encode_chunk(mask)))
     return tuple(chunks)
 
 
@@ -531,10 +534,11 @@ def _submit(pool, rec, gt, batch, valid, ts, luts, focal_baseline, s: _Settings,
     return futures, n_events
 
 
-def _rate_guess(stream, t: float) -> int:
-    """Where time ``t`` would fall in ``stream`` if its events came at a constant rate."""
+def _rate_guess(stream, t: float) -> int | None:
+    """Where time ``t`` would fall in ``stream`` if its events came at a constant rate (None: no guess)."""
     span = stream.t_last - stream.t_first
-    return int(len(stream) * (t - stream.t_first) / span) if span > 0 else 0
+    guess = len(stream) * (t - stream.t_first) / span if span > 0 else 0.0
+    return int(guess) if math.isfinite(guess) else None
 
 
 def _open_partial(partial: Path, settings: dict, timestamps: np.ndarray, frame_index: np.ndarray, *,

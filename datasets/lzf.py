@@ -183,7 +183,7 @@ def _encode_zero_runs(src, words, out, positions):  # pragma: no cover - compile
             return op
         op, lit_head, lit_len = _literal_word(src, w, out, op, lit_head, lit_len, closed)
         pos = w + 1
-    return op
+    return op  # not reached: the last pass (j == count) returns
 
 
 def encode_sparse_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, np.ndarray]:
@@ -198,8 +198,8 @@ def encode_sparse_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[i
 
     Returns:
         ``(filter_mask, data)`` for ``Dataset.id.write_direct_chunk``. ``data`` is a uint8 view
-        of a per-thread buffer that the thread's next call overwrites (or of ``array`` itself
-        when stored raw): copy it to keep it.
+        of a per-thread buffer that the thread's next call of either encoder overwrites (or of
+        ``array`` itself when stored raw): copy it to keep it.
     """
     if not array.flags.c_contiguous or array.nbytes % 4:
         raise ValueError(f"expected a C-contiguous array of whole 4-byte words, got {array.dtype} {array.shape}")
@@ -238,7 +238,7 @@ def encode_chunk(array: np.ndarray, *, max_ratio: float = 0.8) -> tuple[int, np.
 
     Returns:
         ``(filter_mask, data)``; ``data`` is a uint8 view of a per-thread buffer that the
-        thread's next encoding overwrites (or of ``array`` itself when stored raw, if it was
+        thread's next call of either encoder overwrites (or of ``array`` itself when stored raw, if it was
         C-contiguous): copy it to keep it.
     """
     src = np.ascontiguousarray(array).reshape(-1).view(np.uint8)

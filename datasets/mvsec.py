@@ -300,7 +300,10 @@ class MvsecGroundTruth:
                 result is a view of its first rows); reusing one spares a fresh array's page faults.
         """
         n = stop - start
-        if out is not None and out.shape[0] >= n and out.shape[1:] == self.depth.shape[1:] and out.dtype == np.float32:
+        # Only float32 files are read straight into ``out``: HDF5 converts float64 slightly
+        # differently from numpy (values just above the float32 range become inf, not FLT_MAX).
+        if (out is not None and out.shape[0] >= n and out.shape[1:] == self.depth.shape[1:]
+                and out.dtype == np.float32 and self.depth.dtype == np.float32):
             if n > 0:
                 self.depth.read_direct(out, np.s_[start:stop], np.s_[0:n])
             return out[:n]

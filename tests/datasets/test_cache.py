@@ -166,6 +166,30 @@ def test_frames_of_changing_density_on_one_worker_equal_the_reference(tmp_path):
     assert counts[0] > 60_000 and 0 < counts[2] < 3_000 and 0 in counts
 
 
+def test_infinite_first_timestamp_and_float64_depth(tmp_path):
+    # A stream starting at t = -inf leaves the window search without a rate to guess from (it
+    # must still work); float64 GT depth is converted as numpy does (just above the float32 range
+    # -> FLT_MAX, so a tiny finite disparity, not NaN).
+    data, gt = write_recording(tmp_path, rectified=True)
+    with h5py.File(data, "r+") as f:
+        rows = f["davis/left/events"]
+        row = rows[0]
+        row[2] = -np.inf
+        rows[0] = row
+    with h5py.File(gt, "r+") as g:
+        depth = g["davis/left/depth_image_rect"][:].astype(np.float64)
+        depth[:, 50, 60] = 3.4028235e38
+        del g["davis/left/depth_image_rect"]
+        g["davis/left/depth_image_rect"] = depth
+    report = preprocess_recording(data, tmp_path / "c.h5", gt_path=gt)
+    assert report.frames == 6
+    with StereoCache(tmp_path / "c.h5") as cache:
+        got = cache[0].disparity
+    with np.errstate(divide="ignore"):
+        expected = FOCAL_BASELINE["indoor_flying"] / depth[1].astype(np.float32)
+    assert np.isfinite(got[50, 60]) and got[50, 60] == np.float32(expected[50, 60])
+
+
 def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     data, gt = write_recording(tmp_path, rectified=True)
     whole = tmp_path / "whole.h5"
