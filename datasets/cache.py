@@ -155,24 +155,6 @@ def _mark_pixels(x, y, width, mask):  # pragma: no cover - compiled
         mask[np.int64(y[i]) * width + np.int64(x[i])] = True
 
 
-@numba.njit(cache=True, nogil=True)
-def _disparity_into(depth, focal_baseline, out):  # pragma: no cover - compiled
-    """``out = fB / depth`` (float32, flat), NaN where depth is not finite or <= 0; returns the NaN count.
-
-    The same values as :func:`datasets.mvsec.depth_to_disparity`, in one pass and no temporaries.
-    """
-    fb = np.float32(focal_baseline)
-    invalid = 0
-    for i in range(depth.shape[0]):
-        z = depth[i]
-        if z > 0 and z < np.inf:  # NaN fails both
-            out[i] = fb / z
-        else:
-            out[i] = np.nan
-            invalid += 1
-    return invalid
-
-
 _scratch = threading.local()
 
 
@@ -230,6 +212,7 @@ def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: fl
         ``(filter_mask, buffer, nbytes)`` per dataset of ``_FRAME_DATASETS``; the chunk is ``buffer[:nbytes]``.
     """
     from datasets.lzf import encode_chunk, encode_sparse_chunk
+    from datasets.mvsec import disparity_into
 
     plane = s.height * s.width
     chunks = []
@@ -247,7 +230,7 @@ def _frame_job(rows_by_cam, luts, depth, focal_baseline, s: _Settings, t_end: fl
             _mark_pixels(x[tail:n_out], y[tail:n_out], s.width, mask)
         tensor = _tensor(x[:n_out], y[:n_out], t[:n_out], p[:n_out], s, t_end, grid)
         chunks.append(chunk_buffers.keep(*encode_sparse_chunk(tensor)))
-    invalid = _disparity_into(depth.reshape(-1), focal_baseline, disparity)
+    invalid = disparity_into(depth.reshape(-1), focal_baseline, disparity)
     # Finite disparities do not compress with this encoder: only try when NaN holes are large.
     if invalid > 0.25 * plane:
         chunks.append(chunk_buffers.keep(*encode_chunk(disparity)))

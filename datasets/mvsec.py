@@ -55,11 +55,26 @@ def resolve_focal_baseline(rec: MvsecRecording, gt: MvsecGroundTruth | None = No
 
 def depth_to_disparity(depth: np.ndarray, focal_baseline: float) -> np.ndarray:
     """Disparity ``fB / Z`` in pixels, float32, NaN where depth is not finite or <= 0."""
-    depth = np.asarray(depth, dtype=np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        disp = np.float32(focal_baseline) / depth
-    disp[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    depth = np.asarray(depth, dtype=np.float32, order="C")
+    disp = np.empty_like(depth)
+    disparity_into(depth.reshape(-1), focal_baseline, disp.reshape(-1))
     return disp
+
+
+@numba.njit(cache=True, nogil=True)
+def disparity_into(depth, focal_baseline, out):  # pragma: no cover - compiled
+    """:func:`depth_to_disparity` of a flat float32 ``depth`` into ``out`` (float32, same length),
+    in one pass without temporaries; returns the number of NaN (invalid) pixels."""
+    fb = np.float32(focal_baseline)
+    invalid = 0
+    for i in range(depth.shape[0]):
+        z = depth[i]
+        if z > 0 and z < np.inf:  # NaN fails both
+            out[i] = fb / z
+        else:
+            out[i] = np.nan
+            invalid += 1
+    return invalid
 
 
 def disparity_to_depth(disparity: np.ndarray, focal_baseline: float) -> np.ndarray:

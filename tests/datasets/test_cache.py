@@ -107,21 +107,6 @@ def test_cache_matches_reference(tmp_path, request, representation, maps):
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_disparity_kernel_equals_depth_to_disparity():
-    from datasets.cache import _disparity_into
-    from datasets.mvsec import depth_to_disparity
-
-    rng = np.random.default_rng(4)
-    depth = rng.uniform(0.2, 40.0, 5000).astype(np.float32)
-    depth[rng.random(5000) < 0.3] = np.nan
-    depth[:6] = [0.0, -0.0, -2.0, np.inf, -np.inf, np.float32(1e-30)]
-    out = np.full(5000, 7.0, np.float32)
-    invalid = _disparity_into(depth, 19.941772, out)
-    expected = depth_to_disparity(depth, 19.941772)
-    assert np.array_equal(out, expected, equal_nan=True)  # bit for bit, NaN where invalid
-    assert invalid == np.count_nonzero(np.isnan(expected))
-
-
 def test_frames_of_changing_density_on_one_worker_equal_the_reference(tmp_path):
     # One worker thread reuses its grid, disparity and mask buffers and the chunk buffers frame
     # after frame (a dense window, sparse ones, an empty one): nothing may leak between frames.

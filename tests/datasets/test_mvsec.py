@@ -143,6 +143,23 @@ def test_reader_errors(tmp_path):
         MvsecGroundTruth(tmp_path / "x_gt.hdf5")
 
 
+def test_disparity_kernel_equals_numpy():
+    from datasets.mvsec import depth_to_disparity, disparity_into
+
+    rng = np.random.default_rng(4)
+    depth = rng.uniform(0.2, 40.0, 5000).astype(np.float32)
+    depth[rng.random(5000) < 0.3] = np.nan
+    depth[:6] = [0.0, -0.0, -2.0, np.inf, -np.inf, np.float32(1e-30)]
+    out = np.full(5000, 7.0, np.float32)
+    invalid = disparity_into(depth, 19.941772, out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.float32(19.941772) / depth  # the formula in numpy, float32 throughout
+    expected[~(np.isfinite(depth) & (depth > 0))] = np.nan
+    assert np.array_equal(depth_to_disparity(depth.reshape(50, 100), 19.941772).reshape(-1), expected, equal_nan=True)
+    assert np.array_equal(out, expected, equal_nan=True)  # bit for bit, NaN where invalid
+    assert invalid == np.count_nonzero(np.isnan(expected))
+
+
 def test_depth_disparity_round_trip():
     fb = FOCAL_BASELINE["indoor_flying"]
     depth = np.array([[1.0, 2.0, np.nan], [0.0, -1.0, np.inf]], np.float32)
