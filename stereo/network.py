@@ -9,7 +9,9 @@ Pipeline for a left/right pair of event tensors ``[N, C, H, W]``:
 4. spiking 3D matching net on its searched path, back to the 1/3 level, a real-valued
    3x3x3 convolution to one channel and the average over time (:class:`MatchingNet`);
 5. upsampling to ``[N, D, H, W]`` (trilinear as LEAStereo, or :func:`aligned_upsample`), softmin and
-   soft-argmin (:func:`stereo.disparity.soft_argmin`).
+   soft-argmin (:func:`stereo.disparity.soft_argmin`);
+6. optionally, a real-valued full-resolution refinement head
+   (:class:`stereo.refinement.DisparityRefinement`), which makes the network hybrid.
 
 Any input size works: the input is padded to a multiple of 3 and the output cropped back.
 """
@@ -29,6 +31,7 @@ from search.neurons import NeuronConfig
 from search.trellis import resample_spikes
 from stereo.cost_volume import concat_cost_volume
 from stereo.disparity import soft_argmin
+from stereo.refinement import DisparityRefinement, RefinementConfig
 
 INPUT_MODES = ("repeat", "bins_as_time")
 COST_UPSAMPLING = ("trilinear", "aligned")
@@ -56,6 +59,9 @@ class StereoNetConfig:
             disparity and in x, y) although the stride-3 stem and the cost volume place it at ``3k``;
             ``"aligned"``: linear interpolation with coarse ``k`` at full ``3k`` (see
             :func:`aligned_upsample`).
+        refinement: the full-resolution refinement head
+            (:class:`stereo.refinement.DisparityRefinement`, real-valued, which makes the network
+            hybrid); None (default) for none.
     """
 
     in_channels: int = 5
@@ -67,6 +73,7 @@ class StereoNetConfig:
     mix: str = "membrane"
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     cost_upsampling: str = "trilinear"
+    refinement: RefinementConfig | None = None
 
     def __post_init__(self) -> None:
         if self.cost_upsampling not in COST_UPSAMPLING:
@@ -87,6 +94,10 @@ class StereoNetConfig:
         data = asdict(self)
         if self.cost_upsampling == "trilinear":
             del data["cost_upsampling"]  # checkpoints made before the option keep their form
+        if self.refinement is None:
+            del data["refinement"]  # likewise
+        else:
+            data["refinement"] = self.refinement.to_dict()
         return data
 
     @classmethod
@@ -94,6 +105,8 @@ class StereoNetConfig:
         data = dict(data)
         if isinstance(data.get("neuron"), dict):
             data["neuron"] = NeuronConfig(**data["neuron"])
+        if isinstance(data.get("refinement"), dict):
+            data["refinement"] = RefinementConfig.from_dict(data["refinement"])
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown stereo network config keys: {', '.join(sorted(unknown))}")
@@ -106,11 +119,15 @@ class StereoOutput:
 
     Attributes:
         disparity: ``[N, 1, H, W]`` px, left view as reference.
-        log_probability: ``[N, D, H, W]`` log p(d) over candidates ``0..D-1``.
+        log_probability: ``[N, D, H, W]`` log p(d) over candidates ``0..D-1`` (of the spiking matching,
+            before any refinement).
+        coarse_disparity: with a refinement head, the soft-argmin disparity ``[N, 1, H, W]`` px it
+            refined; otherwise None (``disparity`` is the soft-argmin).
     """
 
     disparity: torch.Tensor
     log_probability: torch.Tensor
+    coarse_disparity: torch.Tensor | None = None
 
 
 def encode_events(x: torch.Tensor, *, timesteps: int, mode: str) -> torch.Tensor:
@@ -248,6 +265,8 @@ class SpikingStereoNet(nn.Module):
         self.config = config
         self.feature = FeatureNet(genotype, config)
         self.matching = MatchingNet(genotype, config, c_volume=2 * self.feature.out_channels)
+        self.refine = (None if config.refinement is None else
+                       DisparityRefinement(config.in_channels, config.refinement, max_disparity=config.max_disparity))
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> StereoOutput:
         if left.shape != right.shape:
@@ -273,5 +292,8 @@ class SpikingStereoNet(nn.Module):
         else:
             cost = F.interpolate(cost.unsqueeze(1), size=full, mode="trilinear", align_corners=False).squeeze(1)
         disparity, log_probability = soft_argmin(cost[..., :height, :width])
-        return StereoOutput(disparity=disparity, log_probability=log_probability)
+        if self.refine is None:
+            return StereoOutput(disparity=disparity, log_probability=log_probability)
+        return StereoOutput(disparity=self.refine(left, right, disparity, log_probability),
+                            log_probability=log_probability, coarse_disparity=disparity)
 

@@ -35,6 +35,7 @@ from stereo.protocol import GTMode
 log = logging.getLogger(__name__)
 
 LOSSES = ("cross_entropy", "smooth_l1")
+FREEZABLE = ("feature", "matching", "refine")
 CHECKPOINT_KIND = "train-stereo"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -67,6 +68,9 @@ class StereoTrainConfig:
         init_from: a trained stereo checkpoint whose weights the run starts from (fine-tuning, e.g. the
             default model on your own recordings). The genotype is taken from it (``genotype`` is
             then ignored) and ``network`` must equal its network settings; the optimiser starts fresh.
+        freeze: parts of the network whose weights stay fixed (``"feature"``, ``"matching"``,
+            ``"refine"``); frozen parts also keep their batch-norm statistics (eval mode). E.g. train
+            only a new refinement head on top of a trained network.
         deterministic: ``torch.use_deterministic_algorithms(True)`` for the run (and cuBLAS's fixed
             workspace), so that a rerun on the same GPU and software gives the same weights bit for
             bit. Without it CUDA training is not repeatable: on an H200 two identical 6-step runs
@@ -96,6 +100,7 @@ class StereoTrainConfig:
     network: StereoNetConfig = field(default_factory=StereoNetConfig)
     local: LocalOptions = field(default_factory=LocalOptions)
     init_from: str | None = None
+    freeze: tuple[str, ...] = ()
     deterministic: bool = False
 
     def __post_init__(self) -> None:
@@ -109,6 +114,9 @@ class StereoTrainConfig:
             raise ValueError(f"--lr must be >= 0 and --lr-gamma > 0, got {self.lr} and {self.lr_gamma}")
         if self.crop_height < 1 or self.crop_width < 1:
             raise ValueError(f"--crop-height and --crop-width must be >= 1, got {self.crop_height}x{self.crop_width}")
+        unknown = set(self.freeze) - set(FREEZABLE)
+        if unknown:
+            raise ValueError(f"--freeze: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(FREEZABLE)}")
         if any(m < 1 for m in self.milestones):
             raise ValueError(f"--milestones must be epochs >= 1, got {list(self.milestones)}")
 
@@ -159,10 +167,30 @@ def _init_distributed(device: torch.device) -> _Distributed:
 
 
 def _loss(output, gt: torch.Tensor, config: StereoTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """``config.loss`` on the matching's output, plus smooth-L1 on the refined disparity when there is a head."""
     max_disparity = config.network.max_disparity
+    coarse = output.disparity if output.coarse_disparity is None else output.coarse_disparity
     if config.loss == "smooth_l1":
-        return smooth_l1_disparity_loss(output.disparity, gt, max_disparity=max_disparity)
-    return subpixel_cross_entropy_loss(output.log_probability.float(), gt, max_disparity=max_disparity)
+        loss, info = smooth_l1_disparity_loss(coarse, gt, max_disparity=max_disparity)
+    else:
+        loss, info = subpixel_cross_entropy_loss(output.log_probability.float(), gt, max_disparity=max_disparity)
+    if output.coarse_disparity is not None:
+        refined, _ = smooth_l1_disparity_loss(output.disparity.float(), gt, max_disparity=max_disparity)
+        loss = loss + refined
+    return loss, info
+
+
+def freeze_parts(model: SpikingStereoNet, parts: tuple[str, ...]) -> None:
+    """Fix the weights of the named parts and put them (and their batch norms) in eval mode.
+
+    Call again after every ``model.train()``, which switches them back to training mode.
+    """
+    for name in parts:
+        part = getattr(model, name, None)
+        if part is None:
+            raise ValueError(f"--freeze {name}: this network has no {name} part")
+        part.requires_grad_(False)
+        part.eval()
 
 
 def build_model(genotype_spec: str, network: StereoNetConfig) -> tuple[SpikingStereoNet, dict]:
@@ -175,11 +203,19 @@ def _model_from_checkpoint(path: str, network: StereoNetConfig) -> tuple[Spiking
     """A trained checkpoint's network with its weights, its genotype and the preprocessing it was trained on."""
     model, payload = load_trained_model(path)
     theirs = payload["extra"]["network"]
-    differ = {k: (v, theirs.get(k)) for k, v in network.to_dict().items() if theirs.get(k) != v}
+    adds_head = network.refinement is not None and not theirs.get("refinement")
+    differ = {k: (v, theirs.get(k)) for k, v in network.to_dict().items()
+              if theirs.get(k) != v and not (adds_head and k == "refinement")}
     if differ:
         shown = ", ".join(f"{k} {mine!r} vs {other!r}" for k, (mine, other) in sorted(differ.items()))
         raise ValueError(f"{path}: the run's network settings differ from the checkpoint's ({shown}); "
-                         f"fine-tuning keeps the checkpoint's network")
+                         f"fine-tuning keeps the checkpoint's network (it may only add a refinement head)")
+    if adds_head:  # the checkpoint's weights plus a new head that starts as the identity
+        trained = model
+        model = SpikingStereoNet(trained.genotype, network)
+        missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+        if unexpected or any(not key.startswith("refine.") for key in missing):
+            raise ValueError(f"{path}: weights do not fit the network with a refinement head")
     return model.train(), payload["genotype"], payload.get("extra", {}).get("data")
 
 
@@ -241,6 +277,10 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     else:
         model, genotype = build_model(config.genotype, config.network)
     model.to(device)
+    freeze_parts(model, config.freeze)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError(f"--freeze {','.join(config.freeze)} leaves nothing to train")
     train_set = CacheStereoDataset(config.train, crop=None, seed=config.seed)
     check_cache_matches(train_set.attrs, config.network, what="the training cache", trained_on=init_data,
                         reference=f"{config.init_from} was trained on")
@@ -264,7 +304,7 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     local = (_local_searches(config, model, train_set, val_set, device, out, dist=dist, resume=resume)
              if config.local.any_local else None)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=(0.9, 0.999))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones),
                                                      gamma=config.lr_gamma)
     run_config = _jsonable_config(config)
@@ -308,6 +348,7 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
             loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
                                 num_workers=config.workers, drop_last=True)
             model.train()
+            freeze_parts(model, config.freeze)
             losses = []
             for batch_index, batch in enumerate(loader):
                 if config.max_steps_per_epoch is not None and batch_index >= config.max_steps_per_epoch:
@@ -396,6 +437,10 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
         del data["init_from"]  # likewise for runs that do not fine-tune
     if not config.deterministic:
         del data["deterministic"]
+    if config.freeze:
+        data["freeze"] = list(config.freeze)
+    else:
+        del data["freeze"]
     return data
 
 

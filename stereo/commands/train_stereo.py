@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -34,6 +35,18 @@ def train_stereo_command(
     matching_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the matching net."),
     cost_upsampling: str = typer.Option(
         "trilinear", help="trilinear (LEAStereo: coarse sample k lands at full index 3k+1) or aligned (at 3k)."),
+    refinement_channels: int = typer.Option(
+        0, help="Width of a real-valued full-resolution refinement head (0: none). With --init-from of a model "
+                "without a head, a new head is added on top of it."),
+    refinement_dilations: str = typer.Option("1,2,4,8", help="Dilations of the head's residual 3x3 layers."),
+    refinement_probability_channels: int = typer.Option(
+        0, help="Channels the matching's candidate probabilities are projected to as a head input (0: not used)."),
+    refinement_cost_radius: int = typer.Option(
+        0, help="Head input: full-resolution matching cost at offsets -r..r px around the coarse disparity "
+                "(0: not used)."),
+    freeze: str = typer.Option(
+        "", help="Comma-separated parts whose weights stay fixed: feature, matching, refine (e.g. "
+                 "'feature,matching' trains only a refinement head)."),
     neuron: str = typer.Option(
         "lif", help="Neuron of every layer the genotype gives no setting: lif, if, plif, or ann (ReLU: the same "
                     "network without spikes, its ANN peer; use --timesteps 1 with it)."),
@@ -77,6 +90,10 @@ def train_stereo_command(
         stereo train stereo my_recording.h5 --init-from default --epochs 5 --lr 1e-3
         (fine-tune the shipped default model on your own preprocessed recordings)
 
+        stereo train stereo s.h5 --val v.h5 --init-from runs/a/best.pt --refinement-channels 12 \\
+            --freeze feature,matching --loss smooth_l1
+        (add a full-resolution refinement head to a trained network and train only the head)
+
         stereo train stereo s.h5 --val v.h5 --neuron ann --timesteps 1
         (the ANN peer: the same genotype and widths with ReLUs, to compare with the spiking net)
 
@@ -88,6 +105,7 @@ def train_stereo_command(
 
     from search.neurons import NeuronConfig
     from stereo.network import StereoNetConfig
+    from stereo.refinement import RefinementConfig
     from stereo.train import StereoTrainConfig, train_stereo
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -95,23 +113,29 @@ def train_stereo_command(
 
     with StereoCache(train[0]) as cache:
         in_channels = int(cache.attrs["num_bins"])
+    refinement = (RefinementConfig(channels=refinement_channels,
+                                   dilations=_integers(refinement_dilations, "--refinement-dilations"),
+                                   probability_channels=refinement_probability_channels,
+                                   cost_radius=refinement_cost_radius)
+                  if refinement_channels else None)
     if init_from is not None:
         init_from, network = _checkpoint_network(init_from)
+        if refinement is not None and network.refinement is None:
+            network = dataclasses.replace(network, refinement=refinement)
     else:
         network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
                                   input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
                                   matching_filter_multiplier=matching_filter_multiplier,
-                                  cost_upsampling=cost_upsampling, neuron=NeuronConfig(kind=neuron))
-    try:
-        milestone_list = tuple(int(m) for m in milestones.split(",") if m.strip())
-    except ValueError:
-        raise ValueError(f"--milestones must be comma-separated integers, got {milestones!r}") from None
+                                  cost_upsampling=cost_upsampling, neuron=NeuronConfig(kind=neuron),
+                                  refinement=refinement)
+    milestone_list = _integers(milestones, "--milestones")
     config = StereoTrainConfig(
         train=tuple(str(p) for p in train), val=tuple(str(p) for p in val), genotype=genotype, out=str(out),
         epochs=epochs, batch_size=batch_size, lr=lr, milestones=milestone_list, lr_gamma=lr_gamma,
         crop_height=crop_height, crop_width=crop_width, loss=loss, seed=seed, device=device, amp=amp,
         workers=workers, max_steps_per_epoch=max_steps_per_epoch, time_limit_minutes=time_limit_minutes,
         network=network, init_from=None if init_from is None else str(init_from), deterministic=deterministic,
+        freeze=tuple(part.strip() for part in freeze.split(",") if part.strip()),
         local=L(dgs=dgs, dgs_deltas=dgs_deltas, dgs_sites_per_batch=dgs_sites_per_batch, tps=tps,
                 tps_decays=tps_decays, tps_kinds=tps_kinds, hns=hns, hns_budget_mj=hns_budget_mj,
                 hns_budget_weight=hns_budget_weight, local_every=local_every, local_batches=local_batches,
@@ -123,6 +147,13 @@ def train_stereo_command(
         typer.echo(f"trained {metrics['epoch']} epochs -> {out / 'last.pt'}: {shown}")
     else:
         typer.echo(f"nothing to do: {out / 'last.pt'} has already trained {epochs} epochs (raise --epochs to go on)")
+
+
+def _integers(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
 
 
 def _checkpoint_network(path: Path):

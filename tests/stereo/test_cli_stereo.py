@@ -52,6 +52,23 @@ def test_init_from_fine_tunes_with_the_checkpoint_network(trained, run_cli, tmp_
     assert payload["config"]["init_from"] == str(folder / "run" / "last.pt")
 
 
+def test_a_refinement_head_is_added_and_trained_alone_from_the_cli(trained, run_cli, tmp_path):
+    folder, cache = trained
+    code, out, err = run_cli("train", "stereo", cache, "--init-from", folder / "run" / "last.pt", "--epochs", "1",
+                             "--out", tmp_path / "head", "--refinement-channels", "3", "--refinement-dilations", "1,2",
+                             "--refinement-probability-channels", "2", "--refinement-cost-radius", "1",
+                             "--freeze", "feature, matching", "--crop-height", "18", "--crop-width", "30",
+                             "--device", "cpu", "--loss", "smooth_l1")
+    assert code == 0, err
+    payload = torch.load(tmp_path / "head" / "last.pt", weights_only=False)
+    assert payload["extra"]["network"]["refinement"] == {"channels": 3, "dilations": [1, 2],
+                                                         "probability_channels": 2, "cost_radius": 1,
+                                                         "cost_window": 5}
+    assert payload["config"]["freeze"] == ["feature", "matching"]
+    code, out, err = run_cli("eval", "stereo", cache, "--model", tmp_path / "head" / "last.pt", "--device", "cpu")
+    assert code == 0, err
+
+
 def test_neuron_ann_trains_the_ann_peer(trained, run_cli, tmp_path):
     _, cache = trained
     tiny_t1 = [a if a != "2" or TINY[i - 1] != "--timesteps" else "1" for i, a in enumerate(TINY)]
@@ -78,7 +95,7 @@ def _other_window(path):
 @pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "garbage_init", "other_channels", "cuda",
                                   "no_method", "existing_run", "bad_neuron", "eval_other_window",
                                   "val_other_window", "init_other_window", "zero_crop", "negative_lr",
-                                  "resume_nothing", "unknown_device"])
+                                  "resume_nothing", "unknown_device", "unknown_freeze", "bad_dilations"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -118,6 +135,11 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
         args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--lr", "-1"]
     elif case == "resume_nothing":
         args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--resume"]
+    elif case == "unknown_freeze":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--freeze", "stem"]
+    elif case == "bad_dilations":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--refinement-channels", "2",
+                "--refinement-dilations", "1,x"]
     elif case == "unknown_device":
         args = ["eval", "stereo", cache, "--model", folder / "run" / "last.pt", "--device", "tpu"]
     else:
@@ -127,7 +149,7 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     if case in ("missing_init", "garbage_init", "bad_neuron", "val_other_window", "init_other_window", "zero_crop",
-                "negative_lr", "resume_nothing"):
+                "negative_lr", "resume_nothing", "unknown_freeze", "bad_dilations"):
         assert not (tmp_path / "r").exists()  # a refused run leaves no folder
     if "other_window" in case:
         assert "window_ms=10.0" in err and "--window-ms 50.0" in err

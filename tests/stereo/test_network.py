@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ from search.genotype import Genotype
 from search.named_genotypes import get_genotype
 from stereo.disparity import soft_argmin
 from stereo.network import SpikingStereoNet, StereoNetConfig, aligned_upsample, encode_events
+from stereo.refinement import RefinementConfig
 
 TINY = dict(in_channels=2, max_disparity=12, timesteps=2, feature_filter_multiplier=2, matching_filter_multiplier=2)
 
@@ -117,3 +120,27 @@ def test_aligned_network_option():
     assert net(torch.rand(1, 2, 20, 31), torch.rand(1, 2, 20, 31)).disparity.shape == (1, 1, 20, 31)
     with pytest.raises(ValueError, match="cost_upsampling"):
         StereoNetConfig(cost_upsampling="nearest")
+
+
+def test_refinement_head_option():
+    cfg = StereoNetConfig(**TINY, refinement=RefinementConfig(channels=4, dilations=(1, 2), probability_channels=2,
+                                                              cost_radius=1))
+    data = cfg.to_dict()
+    assert data["refinement"]["channels"] == 4 and data["refinement"]["dilations"] == [1, 2]
+    assert StereoNetConfig.from_dict(json.loads(json.dumps(data))) == cfg
+    assert "refinement" not in StereoNetConfig().to_dict()  # older checkpoints keep their form
+    torch.manual_seed(0)
+    net = SpikingStereoNet(get_genotype("spikedhs_mvsec"), cfg)
+    out = net(torch.rand(2, 2, 20, 31), torch.rand(2, 2, 20, 31))
+    assert out.disparity.shape == out.coarse_disparity.shape == (2, 1, 20, 31)
+    # a new head starts as the identity (soft-argmin disparities are >= 0, which its ReLU keeps)
+    assert torch.equal(out.disparity, out.coarse_disparity)
+    assert SpikingStereoNet(get_genotype("spikedhs_mvsec"), StereoNetConfig(**TINY)).refine is None
+    with pytest.raises(ValueError, match="refinement"):
+        RefinementConfig(channels=0)
+    with pytest.raises(ValueError, match="refinement"):
+        RefinementConfig(dilations=(0,))
+    with pytest.raises(ValueError, match="cost_window"):
+        RefinementConfig(cost_window=4)
+    with pytest.raises(ValueError, match="unknown refinement"):
+        StereoNetConfig.from_dict({**data, "refinement": {"width": 3}})

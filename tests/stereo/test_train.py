@@ -8,6 +8,7 @@ from search.named_genotypes import get_genotype
 from stereo.data import CacheStereoDataset
 from stereo.disparity import subpixel_cross_entropy_loss
 from stereo.network import SpikingStereoNet, StereoNetConfig
+from stereo.refinement import RefinementConfig
 from stereo.train import StereoTrainConfig, load_trained_model, resolve_device, train_stereo
 
 TINY_NET = StereoNetConfig(in_channels=2, max_disparity=12, timesteps=2, feature_filter_multiplier=2,
@@ -160,3 +161,32 @@ def test_tiny_network_overfits_one_pair():
     with torch.no_grad():
         error = (net(left, right).disparity - gt)[valid].abs().mean().item()
     assert error < 0.5, f"mean disparity error after overfitting: {error:.3f} px"
+
+
+def test_a_refinement_head_is_added_to_a_trained_model_and_trained_alone(tmp_path, tiny_cache):
+    train_stereo(_config(tmp_path, tiny_cache, epochs=1))
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    with_head = dataclasses.replace(TINY_NET, refinement=RefinementConfig(channels=4, dilations=(1, 2)))
+    tuned = _config(tmp_path, tiny_cache, out=str(tmp_path / "head"), epochs=1, lr=1e-2, network=with_head,
+                    init_from=str(tmp_path / "run" / "last.pt"), freeze=("feature", "matching"))
+    train_stereo(tuned)
+    after = torch.load(tmp_path / "head" / "last.pt", weights_only=False)
+    # every weight and batch-norm statistic of the frozen parts is the checkpoint's; the head moved
+    assert set(trained) < set(after["model"])
+    assert all(torch.equal(after["model"][k], v) for k, v in trained.items())
+    assert after["model"]["refine.out.weight"].abs().sum() > 0  # it started at zero
+    model, payload = load_trained_model(tmp_path / "head" / "last.pt")
+    assert payload["extra"]["network"]["refinement"]["channels"] == 4 and model.refine is not None
+    assert payload["config"]["freeze"] == ["feature", "matching"]
+    # the run resumes with the same settings
+    assert train_stereo(dataclasses.replace(tuned, epochs=2), resume=True)["epoch"] == 2
+
+
+def test_freeze_settings_are_checked(tmp_path, tiny_cache):
+    with pytest.raises(ValueError, match="unknown part"):
+        _config(tmp_path, tiny_cache, freeze=("stem",))
+    with pytest.raises(ValueError, match="no refine part"):
+        train_stereo(_config(tmp_path, tiny_cache, freeze=("refine",)))
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_stereo(_config(tmp_path, tiny_cache, freeze=("feature", "matching")))
+    assert not (tmp_path / "run").exists()
