@@ -16,8 +16,15 @@ Steps (each skipped when its output exists, so a killed run resumes):
    - ``--finetune-device cpu``: 5 epochs, batch 2, lr halved after epoch 3, in
      ``WORKDIR/finetune`` (about 80 CPU-minutes; a weaker model, see ``stereo/default/README.md``);
 
-4. export the best checkpoint of step 3 (lowest validation mean disparity error) without
-   optimiser state to ``stereo/default/model.pt`` with both training logs and its metrics.
+4. on the CPU (``--threads 2``), add a full-resolution refinement head (12 channels, dilations
+   1, 2, 4, 8, the candidate probabilities projected to 8 channels; see ``stereo.refinement``) to
+   the best checkpoint of step 3 and train only the head, the spiking feature and matching nets
+   frozen, on the 18 recordings: 3 epochs of 300 steps, batch 2, whole frames, Adam lr 1e-3 halved
+   after epoch 2, in ``WORKDIR/refine`` (about 25 minutes on 2 cores). ``--refine-from CKPT``
+   starts this step from another model instead (and skips steps 2 and 3): the shipped head was
+   trained on the model shipped before it, ``git show 82e5d32:stereo/default/model.pt > backbone.pt``;
+5. export the last checkpoint of step 4 (no selection on the validation recording) without
+   optimiser state to ``stereo/default/model.pt`` with the training logs and its metrics.
 
 Steps 1, 2 and the CPU variant of 3 are bit-for-bit reproducible on the same machine type and
 thread count (``--threads``, default 1): every random choice is seeded and the data loader runs
@@ -33,6 +40,7 @@ Usage::
     python -m tools.recipe_default_model --workdir runs/default_model --export-only
     python -m tools.recipe_default_model --workdir /tmp/default_dry --dry-run
     python -m tools.recipe_default_model --workdir runs/default_model --jobs 16   # data in parallel
+    python -m tools.recipe_default_model --workdir runs/default_model --refine-from backbone.pt --threads 2
 """
 
 from __future__ import annotations
@@ -51,6 +59,10 @@ FINETUNE_SEEDS = tuple(range(108, 120))
 # step 3 per device: epochs, batch, lr milestones, loader workers, run folder
 FINETUNE = {"cuda": {"epochs": 29, "batch_size": 8, "milestones": (14, 24), "workers": 6, "dir": "finetune_cuda"},
             "cpu": {"epochs": 5, "batch_size": 2, "milestones": (3,), "workers": 0, "dir": "finetune"}}
+# step 4: the refinement head on top of step 3's network
+# (whole frames: the head must see the frozen network's output on whole frames, as at inference)
+REFINE = {"epochs": 3, "steps_per_epoch": 300, "batch_size": 2, "milestones": (2,), "lr": 1e-3, "crop": (260, 346),
+          "channels": 12, "dilations": (1, 2, 4, 8), "probability_channels": 8, "dir": "refine"}
 SECONDS = 3.0
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "stereo" / "default"
 
@@ -109,22 +121,47 @@ def finetune_config(train: list[str], val: str, init_from: Path, run_dir: Path, 
                                init_from=str(init_from), deterministic=deterministic and device == "cuda")
 
 
-def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, first_run_dir: Path | None = None) -> Path:
-    """Copy the best checkpoint (weights, genotype, configs only), its log and metrics into ``out_dir``."""
+def refine_config(train: list[str], val: str, init_from: Path, run_dir: Path, *, epochs: int | None = None,
+                  tiny: bool = False):
+    """Step 4: a new refinement head on ``init_from``'s frozen network, trained alone."""
+    from stereo.refinement import RefinementConfig
+    from stereo.train import StereoTrainConfig, load_trained_model
+
+    network = load_trained_model(init_from)[0].config
+    head = RefinementConfig(channels=2 if tiny else REFINE["channels"], dilations=REFINE["dilations"],
+                            probability_channels=2 if tiny else REFINE["probability_channels"])
+    return StereoTrainConfig(
+        train=tuple(train), val=(val,), out=str(run_dir), epochs=epochs or REFINE["epochs"],
+        batch_size=REFINE["batch_size"], lr=REFINE["lr"], milestones=REFINE["milestones"], lr_gamma=0.5,
+        crop_height=REFINE["crop"][0], crop_width=REFINE["crop"][1], loss="cross_entropy", seed=0, device="cpu",
+        amp=False, workers=0, val_every=1, network=dataclasses.replace(network, refinement=head),
+        max_steps_per_epoch=REFINE["steps_per_epoch"],
+        init_from=str(init_from), freeze=("feature", "matching"),
+    )
+
+
+def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "best.pt",
+           logs: dict[str, Path] | None = None) -> Path:
+    """Copy a checkpoint of ``run_dir`` (weights, genotype, configs only), its log and metrics into ``out_dir``.
+
+    Args:
+        checkpoint: ``best.pt`` (lowest validation mean disparity error) or ``last.pt``.
+        logs: further ``{file name in out_dir: log.csv}`` to copy (the logs of earlier steps).
+    """
     import torch
 
     from search.checkpoint import load_checkpoint, save_checkpoint
     from stereo.train import CHECKPOINT_KIND, load_trained_model
 
-    payload = load_checkpoint(run_dir / "best.pt")
-    model, _ = load_trained_model(run_dir / "best.pt")
+    payload = load_checkpoint(run_dir / checkpoint)
+    model, _ = load_trained_model(run_dir / checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = save_checkpoint(out_dir / "model.pt", model=model, epoch=payload["epoch"], step=payload["step"],
                              config=payload["config"], genotype=payload["genotype"], kind=CHECKPOINT_KIND,
                              extra=payload["extra"])
     shutil.copyfile(run_dir / "log.csv", out_dir / "training_log.csv")
-    if first_run_dir is not None:
-        shutil.copyfile(first_run_dir / "log.csv", out_dir / "training_log_from_scratch.csv")
+    for name, source in (logs or {}).items():
+        shutil.copyfile(source, out_dir / name)
     metrics = {k: v for k, v in payload["extra"]["metrics"].items()}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     size_mb = target.stat().st_size / 1e6
@@ -147,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="CUDA step 3 without deterministic algorithms (faster, not repeatable)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="recordings synthesised at once in step 1 (e.g. the core count on a GPU machine)")
+    parser.add_argument("--refine-from", type=Path, default=None,
+                        help="start step 4 from this model (skipping steps 2 and 3), e.g. the shipped backbone")
+    parser.add_argument("--refine-epochs", type=int, default=None,
+                        help=f"epochs of step 4 (default {REFINE['epochs']})")
     parser.add_argument("--dry-run", action="store_true",
                         help="every stage in about a minute: 0.2 s recordings of two seeds, a tiny network, one "
                              "epoch, exported into WORKDIR/export instead of stereo/default")
@@ -159,8 +200,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     device = "cpu" if args.dry_run else args.finetune_device
     run_dir, finetune_dir = args.workdir / "run", args.workdir / FINETUNE[device]["dir"]
+    refine_dir = args.workdir / REFINE["dir"]
     if not args.export_only:
-        if device == "cuda" and not torch.cuda.is_available():
+        if device == "cuda" and not torch.cuda.is_available() and args.refine_from is None:
             raise SystemExit("step 3 runs on a GPU by default (the shipped model); this machine has none: pass "
                              "--finetune-device cpu for the CPU variant")
         if args.dry_run:
@@ -169,14 +211,23 @@ def main(argv: list[str] | None = None) -> None:
         else:
             train, val = make_data(args.workdir / "data", jobs=args.jobs)
             more, _ = make_data(args.workdir / "data", seeds=(*FINETUNE_SEEDS, VAL_SEED), jobs=args.jobs)
-        config = train_config(train, val, run_dir, lr=args.lr, epochs=1 if args.dry_run else args.epochs,
-                              tiny=args.dry_run)
-        train_stereo(config, resume=(run_dir / "last.pt").exists())
-        finetune = finetune_config([*train, *more], val, run_dir / "best.pt", finetune_dir, device=device,
-                                   epochs=1 if args.dry_run else args.finetune_epochs,
-                                   deterministic=args.deterministic, tiny=args.dry_run)
-        train_stereo(finetune, resume=(finetune_dir / "last.pt").exists())
-    export(finetune_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR, first_run_dir=run_dir)
+        backbone = args.refine_from
+        if backbone is None:
+            config = train_config(train, val, run_dir, lr=args.lr, epochs=1 if args.dry_run else args.epochs,
+                                  tiny=args.dry_run)
+            train_stereo(config, resume=(run_dir / "last.pt").exists())
+            finetune = finetune_config([*train, *more], val, run_dir / "best.pt", finetune_dir, device=device,
+                                       epochs=1 if args.dry_run else args.finetune_epochs,
+                                       deterministic=args.deterministic, tiny=args.dry_run)
+            train_stereo(finetune, resume=(finetune_dir / "last.pt").exists())
+            backbone = finetune_dir / "best.pt"
+        refine = refine_config([*train, *more], val, backbone, refine_dir,
+                               epochs=1 if args.dry_run else args.refine_epochs, tiny=args.dry_run)
+        train_stereo(refine, resume=(refine_dir / "last.pt").exists())
+    earlier = {} if args.refine_from is not None else {"training_log_from_scratch.csv": run_dir / "log.csv",
+                                                      "training_log_finetune.csv": finetune_dir / "log.csv"}
+    export(refine_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR, checkpoint="last.pt",
+           logs=earlier)
 
 if __name__ == "__main__":
     main()

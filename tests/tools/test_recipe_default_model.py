@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 from tools.recipe_default_model import main
 
 
@@ -9,14 +11,29 @@ def test_dry_run_exports_a_model_that_infer_can_load(tmp_path):
     main(["--workdir", str(tmp_path / "w"), "--dry-run", "--jobs", "2"])
     export = tmp_path / "w" / "export"
     assert (export / "model.pt").is_file() and (export / "training_log.csv").is_file()
-    assert (export / "training_log_from_scratch.csv").is_file()
+    assert (export / "training_log_from_scratch.csv").is_file() and (export / "training_log_finetune.csv").is_file()
     assert json.loads((export / "metrics.json").read_text())["epoch"] == 1
 
     from stereo.train import load_trained_model
 
     model, payload = load_trained_model(export / "model.pt")
     assert payload["extra"]["data"]["num_bins"] == 5 and model.config.timesteps == 1
-    assert payload["config"]["init_from"] == str(tmp_path / "w" / "run" / "best.pt")  # the fine-tuning step
+    # the exported model is step 4's: a head trained on the frozen network of the fine-tuning step
+    assert payload["config"]["init_from"] == str(tmp_path / "w" / "finetune" / "best.pt")
+    assert payload["config"]["freeze"] == ["feature", "matching"] and model.refine is not None
+    finetuned = torch.load(tmp_path / "w" / "finetune" / "best.pt", weights_only=False)["model"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in finetuned.items())
+
+
+def test_refine_from_trains_only_a_head_on_the_given_model(tmp_path):
+    main(["--workdir", str(tmp_path / "w"), "--dry-run", "--jobs", "2"])
+    backbone = tmp_path / "w" / "finetune" / "best.pt"
+    main(["--workdir", str(tmp_path / "v"), "--dry-run", "--jobs", "2", "--refine-from", str(backbone)])
+    assert not (tmp_path / "v" / "run").exists() and not (tmp_path / "v" / "finetune").exists()
+    from stereo.train import load_trained_model
+
+    model, payload = load_trained_model(tmp_path / "v" / "export" / "model.pt")
+    assert payload["config"]["init_from"] == str(backbone) and model.refine is not None
 
 
 def test_parallel_data_equals_serial(tmp_path):
