@@ -93,9 +93,9 @@ def warp_right_to_left(right: torch.Tensor, disparity: torch.Tensor) -> torch.Te
     n, _, height, width = right.shape
     xs = torch.arange(width, dtype=right.dtype, device=right.device).view(1, 1, width) - disparity[:, 0]
     ys = torch.arange(height, dtype=right.dtype, device=right.device).view(1, height, 1).expand(n, height, width)
-    # align_corners=True maps -1 and +1 to the centres of the first and last pixels
-    grid = torch.stack([2.0 * xs / max(width - 1, 1) - 1.0, 2.0 * ys / max(height - 1, 1) - 1.0], dim=-1)
-    return F.grid_sample(right, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    # align_corners=False: pixel i's centre is at (2 i + 1) / size - 1, for any size including 1
+    grid = torch.stack([(2.0 * xs + 1.0) / width - 1.0, (2.0 * ys + 1.0) / height - 1.0], dim=-1)
+    return F.grid_sample(right, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def local_matching_cost(left: torch.Tensor, right: torch.Tensor, disparity: torch.Tensor, *, radius: int,

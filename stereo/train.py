@@ -67,7 +67,8 @@ class StereoTrainConfig:
         local: DGS/TPS/HNS switches and settings (all off: the plain training loop, unchanged).
         init_from: a trained stereo checkpoint whose weights the run starts from (fine-tuning, e.g. the
             default model on your own recordings). The genotype is taken from it (``genotype`` is
-            then ignored) and ``network`` must equal its network settings; the optimiser starts fresh.
+            then ignored) and ``network`` must equal its network settings, except that it may add a
+            refinement head to a checkpoint without one; the optimiser starts fresh.
         freeze: parts of the network whose weights stay fixed (``"feature"``, ``"matching"``,
             ``"refine"``); frozen parts also keep their batch-norm statistics (eval mode). E.g. train
             only a new refinement head on top of a trained network.
@@ -203,11 +204,12 @@ def _model_from_checkpoint(path: str, network: StereoNetConfig) -> tuple[Spiking
     """A trained checkpoint's network with its weights, its genotype and the preprocessing it was trained on."""
     model, payload = load_trained_model(path)
     theirs = payload["extra"]["network"]
+    mine = network.to_dict()
     adds_head = network.refinement is not None and not theirs.get("refinement")
-    differ = {k: (v, theirs.get(k)) for k, v in network.to_dict().items()
-              if theirs.get(k) != v and not (adds_head and k == "refinement")}
+    differ = {k: (mine.get(k), theirs.get(k)) for k in {*mine, *theirs}
+              if theirs.get(k) != mine.get(k) and not (adds_head and k == "refinement")}
     if differ:
-        shown = ", ".join(f"{k} {mine!r} vs {other!r}" for k, (mine, other) in sorted(differ.items()))
+        shown = ", ".join(f"{k} {ours!r} vs {other!r}" for k, (ours, other) in sorted(differ.items()))
         raise ValueError(f"{path}: the run's network settings differ from the checkpoint's ({shown}); "
                          f"fine-tuning keeps the checkpoint's network (it may only add a refinement head)")
     if adds_head:  # the checkpoint's weights plus a new head that starts as the identity
@@ -292,7 +294,7 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
         check_cache_matches(val_set.attrs, config.network, what="the validation cache", trained_on=train_set.attrs,
                             reference="the training caches have")
     if config.local.any_local:
-        _check_local_allowed(dist=dist, resume=resume)
+        _check_local_allowed(dist=dist, resume=resume, freeze=config.freeze)
     last = out / LAST_CHECKPOINT
     if resume and not last.exists():
         raise FileNotFoundError(f"nothing to resume: {last} does not exist")
@@ -502,7 +504,9 @@ def _local_searches(config: StereoTrainConfig, model: torch.nn.Module, train_set
     return _LocalSearches(config, model, train_set, val_set, device, out)
 
 
-def _check_local_allowed(*, dist: _Distributed, resume: bool) -> None:
+def _check_local_allowed(*, dist: _Distributed, resume: bool, freeze: tuple[str, ...] = ()) -> None:
+    if freeze:  # their rounds rewrite neuron settings (and may add PLIF parameters) in any part
+        raise ValueError("--freeze is not supported together with --dgs/--tps/--hns")
     if dist.distributed:
         raise ValueError("--dgs/--tps/--hns are not supported under torchrun (train in one process)")
     if resume:

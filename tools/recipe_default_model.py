@@ -128,6 +128,9 @@ def refine_config(train: list[str], val: str, init_from: Path, run_dir: Path, *,
     from stereo.train import StereoTrainConfig, load_trained_model
 
     network = load_trained_model(init_from)[0].config
+    if network.refinement is not None:
+        raise SystemExit(f"{init_from} already has a refinement head: step 4 needs a model without one "
+                         f"(e.g. git show 82e5d32:stereo/default/model.pt)")
     head = RefinementConfig(channels=2 if tiny else REFINE["channels"], dilations=REFINE["dilations"],
                             probability_channels=2 if tiny else REFINE["probability_channels"])
     return StereoTrainConfig(
@@ -153,6 +156,9 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "bes
     from search.checkpoint import load_checkpoint, save_checkpoint
     from stereo.train import CHECKPOINT_KIND, load_trained_model
 
+    missing = [str(p) for p in (run_dir / checkpoint, run_dir / "log.csv", *(logs or {}).values()) if not p.exists()]
+    if missing:  # checked before anything in out_dir is replaced
+        raise SystemExit(f"cannot export: missing {', '.join(missing)}")
     payload = load_checkpoint(run_dir / checkpoint)
     model, _ = load_trained_model(run_dir / checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)

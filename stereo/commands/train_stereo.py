@@ -36,8 +36,8 @@ def train_stereo_command(
     cost_upsampling: str = typer.Option(
         "trilinear", help="trilinear (LEAStereo: coarse sample k lands at full index 3k+1) or aligned (at 3k)."),
     refinement_channels: int = typer.Option(
-        0, help="Width of a real-valued full-resolution refinement head (0: none). With --init-from of a model "
-                "without a head, a new head is added on top of it."),
+        0, help="Width of a real-valued full-resolution refinement head (0: none). With --init-from, a new head "
+                "is added on top of the model (refused if it already has one)."),
     refinement_dilations: str = typer.Option("1,2,4,8", help="Dilations of the head's residual 3x3 layers."),
     refinement_probability_channels: int = typer.Option(
         0, help="Channels the matching's candidate probabilities are projected to as a head input (0: not used)."),
@@ -113,6 +113,8 @@ def train_stereo_command(
 
     with StereoCache(train[0]) as cache:
         in_channels = int(cache.attrs["num_bins"])
+    if not refinement_channels and (refinement_probability_channels or refinement_cost_radius):
+        raise ValueError("--refinement-probability-channels and --refinement-cost-radius need --refinement-channels")
     refinement = (RefinementConfig(channels=refinement_channels,
                                    dilations=_integers(refinement_dilations, "--refinement-dilations"),
                                    probability_channels=refinement_probability_channels,
@@ -120,7 +122,10 @@ def train_stereo_command(
                   if refinement_channels else None)
     if init_from is not None:
         init_from, network = _checkpoint_network(init_from)
-        if refinement is not None and network.refinement is None:
+        if refinement is not None:
+            if network.refinement is not None:
+                raise ValueError(f"--init-from {init_from} already has a refinement head (its settings are kept): "
+                                 f"drop --refinement-channels")
             network = dataclasses.replace(network, refinement=refinement)
     else:
         network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,

@@ -67,6 +67,11 @@ def test_a_refinement_head_is_added_and_trained_alone_from_the_cli(trained, run_
     assert payload["config"]["freeze"] == ["feature", "matching"]
     code, out, err = run_cli("eval", "stereo", cache, "--model", tmp_path / "head" / "last.pt", "--device", "cpu")
     assert code == 0, err
+    # a second head on a model that has one is refused, not silently ignored
+    code, _, err = run_cli("train", "stereo", cache, "--init-from", tmp_path / "head" / "last.pt", "--out",
+                           tmp_path / "again", "--refinement-channels", "8", "--device", "cpu")
+    assert code != 0 and "already has a refinement head" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "again").exists()
 
 
 def test_neuron_ann_trains_the_ann_peer(trained, run_cli, tmp_path):
@@ -95,7 +100,8 @@ def _other_window(path):
 @pytest.mark.parametrize("case", ["not_a_checkpoint", "missing_init", "garbage_init", "other_channels", "cuda",
                                   "no_method", "existing_run", "bad_neuron", "eval_other_window",
                                   "val_other_window", "init_other_window", "zero_crop", "negative_lr",
-                                  "resume_nothing", "unknown_device", "unknown_freeze", "bad_dilations"])
+                                  "resume_nothing", "unknown_device", "unknown_freeze", "bad_dilations",
+                                  "head_input_without_head"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -140,6 +146,8 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     elif case == "bad_dilations":
         args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--refinement-channels", "2",
                 "--refinement-dilations", "1,x"]
+    elif case == "head_input_without_head":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--refinement-cost-radius", "2"]
     elif case == "unknown_device":
         args = ["eval", "stereo", cache, "--model", folder / "run" / "last.pt", "--device", "tpu"]
     else:
@@ -149,7 +157,7 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     if case in ("missing_init", "garbage_init", "bad_neuron", "val_other_window", "init_other_window", "zero_crop",
-                "negative_lr", "resume_nothing", "unknown_freeze", "bad_dilations"):
+                "negative_lr", "resume_nothing", "unknown_freeze", "bad_dilations", "head_input_without_head"):
         assert not (tmp_path / "r").exists()  # a refused run leaves no folder
     if "other_window" in case:
         assert "window_ms=10.0" in err and "--window-ms 50.0" in err

@@ -23,14 +23,25 @@ def test_warp_by_an_integer_disparity_is_a_shift():
     right = torch.arange(2 * 3 * 5, dtype=torch.float32).view(1, 2, 3, 5)
     out = warp_right_to_left(right, torch.full((1, 1, 3, 5), 2.0))
     # left pixel x sees right pixel x - 2; the first two columns have no source
-    assert torch.equal(out[..., 2:], right[..., :3]) and torch.equal(out[..., :2], torch.zeros(1, 2, 3, 2))
-    assert torch.equal(warp_right_to_left(right, torch.zeros(1, 1, 3, 5)), right)
+    # (float32 pixel-centre arithmetic: exact to rounding)
+    assert torch.allclose(out[..., 2:], right[..., :3], atol=1e-5)
+    assert torch.allclose(out[..., :2], torch.zeros(1, 2, 3, 2), atol=1e-5)
+    assert torch.allclose(warp_right_to_left(right, torch.zeros(1, 1, 3, 5)), right, atol=1e-5)
 
 
 def test_warp_matches_linear_interpolation_on_random_data():
     generator = torch.Generator().manual_seed(0)
     right = torch.rand(2, 3, 7, 11, generator=generator, dtype=torch.float64)
     disparity = 6.0 * torch.rand(2, 1, 7, 11, generator=generator, dtype=torch.float64)
+    expected = _warp_reference(right.numpy(), disparity.numpy())
+    np.testing.assert_allclose(warp_right_to_left(right, disparity).numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (1, 6), (3, 2)])
+def test_warp_of_tiny_images(height, width):
+    generator = torch.Generator().manual_seed(3)
+    right = torch.rand(1, 2, height, width, generator=generator, dtype=torch.float64)
+    disparity = 4.0 * torch.rand(1, 1, height, width, generator=generator, dtype=torch.float64) - 1.0
     expected = _warp_reference(right.numpy(), disparity.numpy())
     np.testing.assert_allclose(warp_right_to_left(right, disparity).numpy(), expected, atol=1e-12)
 

@@ -180,6 +180,10 @@ def test_a_refinement_head_is_added_to_a_trained_model_and_trained_alone(tmp_pat
     assert payload["config"]["freeze"] == ["feature", "matching"]
     # the run resumes with the same settings
     assert train_stereo(dataclasses.replace(tuned, epochs=2), resume=True)["epoch"] == 2
+    # fine-tuning it without its head in the settings is refused (the checkpoint would not load again)
+    with pytest.raises(ValueError, match="refinement"):
+        train_stereo(_config(tmp_path, tiny_cache, out=str(tmp_path / "t"),
+                             init_from=str(tmp_path / "head" / "last.pt")))
 
 
 def test_freeze_settings_are_checked(tmp_path, tiny_cache):
@@ -189,4 +193,8 @@ def test_freeze_settings_are_checked(tmp_path, tiny_cache):
         train_stereo(_config(tmp_path, tiny_cache, freeze=("refine",)))
     with pytest.raises(ValueError, match="nothing to train"):
         train_stereo(_config(tmp_path, tiny_cache, freeze=("feature", "matching")))
+    from search.local_config import LocalOptions
+
+    with pytest.raises(ValueError, match="--freeze is not supported together with"):
+        train_stereo(_config(tmp_path, tiny_cache, freeze=("feature",), local=LocalOptions(tps=True)))
     assert not (tmp_path / "run").exists()

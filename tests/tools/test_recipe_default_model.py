@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from tools.recipe_default_model import main
@@ -45,3 +46,16 @@ def test_parallel_data_equals_serial(tmp_path):
                                                                          for p in serial[0]]
     for name in ("seed101_data.hdf5", "seed102_gt.hdf5", "seed107_data.hdf5"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_export_with_missing_inputs_changes_nothing(tmp_path):
+    from tools.recipe_default_model import export
+
+    run, out = tmp_path / "refine", tmp_path / "out"
+    run.mkdir()
+    out.mkdir()
+    (run / "last.pt").write_bytes(b"not read")
+    (out / "model.pt").write_bytes(b"old")
+    with pytest.raises(SystemExit, match="log.csv"):
+        export(run, out, checkpoint="last.pt", logs={"training_log_finetune.csv": tmp_path / "finetune" / "log.csv"})
+    assert (out / "model.pt").read_bytes() == b"old" and sorted(p.name for p in out.iterdir()) == ["model.pt"]
