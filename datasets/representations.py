@@ -81,6 +81,13 @@ def _voxel_segmented(x, y, t, p, grid, t_first, scale, num_bins, height, width):
     lines in the whole grid. When b changes the buffer is folded into the grid (bin b gets
     S0 - S1, bin b+1 gets S1). Sorted timestamps change b at most B-1 times; if b ever goes back
     (unsorted input), the rest of the events take the direct path.
+
+    The hot loop never converts t* to an integer: ``f = t* - b`` is exact (Sterbenz) and equals
+    frac(t*) exactly when ``0 <= f < 1``, so that one test finds the segment's end, unsorted
+    input and out-of-range times together; anything else goes to the slow path, which does what
+    :func:`_voxel_direct` does. In the last segment the bound is the smallest positive float, so
+    a t* rounded just above B-1 also takes the slow path and is clamped there. The result is bit
+    for bit that of the direct formula.
     """
     plane = height * width
     last = num_bins - 1
@@ -90,25 +97,32 @@ def _voxel_segmented(x, y, t, p, grid, t_first, scale, num_bins, height, width):
     u_width = np.uint64(width)
     u_height = np.uint64(height)
     segment = -1
+    segment_start = -2.0  # no t* passes the test below before the first segment is set
+    bound = 1.0
     for i in range(t.shape[0]):
         xi = np.uint64(np.int64(x[i]))
         yi = np.uint64(np.int64(y[i]))
-        if xi >= u_width or yi >= u_height:
+        if (xi >= u_width) | (yi >= u_height):
             return _BAD_XY
-        tn = _scaled_time(t[i], t_first, scale, last)
-        if tn < 0.0:
-            return _BAD_T
-        b = np.int64(tn)
-        if b != segment:
-            if segment >= 0:
-                _fold_segment(sums, grid, segment, plane, last)
-            if b < segment:
-                return _voxel_direct(x, y, t, p, grid, i, t_first, scale, num_bins, height, width)
-            segment = b
+        f = (t[i] - t_first) * scale - segment_start
+        if not ((f >= 0.0) & (f < bound)):
+            tn = _scaled_time(t[i], t_first, scale, last)
+            if tn < 0.0:
+                return _BAD_T
+            b = np.int64(tn)
+            if b != segment:
+                if segment >= 0:
+                    _fold_segment(sums, grid, segment, plane, last)
+                if b < segment:
+                    return _voxel_direct(x, y, t, p, grid, i, t_first, scale, num_bins, height, width)
+                segment = b
+                segment_start = float(b)
+                bound = 1.0 if b < last else 5e-324
+            f = tn - segment_start
         pol = _polarity(p[i])
         j = np.uint64(2) * (yi * u_width + xi)
         sums[j] += pol
-        sums[j + np.uint64(1)] += pol * np.float32(tn - b)
+        sums[j + np.uint64(1)] += pol * np.float32(f)
     if segment >= 0:
         _fold_segment(sums, grid, segment, plane, last)
     return _OK

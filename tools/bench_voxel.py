@@ -5,7 +5,7 @@ times over 50 ms at Unix-time magnitude). Also times a trivial numba pass that o
 four input columns once: the memory bound no voxeliser can beat.
 
 Reproduce:
-    .venv/bin/python tools/bench_voxel.py --events 5000000 --bins 5
+    .venv/bin/python tools/bench_voxel.py --events 5000000 --bins 5 --repeats 9 --calls 3
 """
 
 from __future__ import annotations
@@ -59,11 +59,14 @@ def random_events(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nda
     return x, y, t, p
 
 
-def time_rounds(x, y, t, p, num_bins: int, rounds: int, *, numpy_peer: bool = True) -> list[dict[str, float]]:
-    """Thread CPU seconds of each method, one call each per round, the methods back to back.
+def time_rounds(x, y, t, p, num_bins: int, rounds: int, *, numpy_peer: bool = True,
+                calls: int = 3) -> list[dict[str, float]]:
+    """Thread CPU seconds of each method per round: the fastest of ``calls`` calls in a row.
 
     This machine's speed drifts by up to 1.7x within minutes, so a ratio is only fair between
-    runs of the same round. Keys: "ours", "read" (the read-once bound), "numpy" (when
+    runs of the same round; and single calls are hit by transient slowdowns (a 20 ms call of
+    ours by more, relatively, than a 300 ms call of tonic), which the best of a few calls in a
+    row filters out for every method alike. Keys: "ours", "read" (the read-once bound), "numpy" (when
     ``numpy_peer``), "tonic" (when tonic is installed; its input copy subtracted). Runs
     single-threaded (numba's thread count is restored afterwards).
     """
@@ -76,6 +79,12 @@ def time_rounds(x, y, t, p, num_bins: int, rounds: int, *, numpy_peer: bool = Tr
     structured = np.zeros(x.shape[0], dtype=[("x", np.int16), ("y", np.int16), ("t", np.float64), ("p", np.int8)])
     for name, values in zip("xytp", (x, y, t, p), strict=True):
         structured[name] = values
+    if calls < 1:
+        raise ValueError(f"calls must be >= 1, got {calls}")
+
+    def best(fn) -> float:
+        return min(thread_seconds(fn) for _ in range(calls))
+
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
@@ -83,14 +92,15 @@ def time_rounds(x, y, t, p, num_bins: int, rounds: int, *, numpy_peer: bool = Tr
         _read_columns(x, y, t, p)
         out = []
         for _ in range(rounds):
-            r = {"ours": thread_seconds(lambda: events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)),
-                 "read": thread_seconds(lambda: _read_columns(x, y, t, p))}
+            r = {"ours": best(lambda: events_to_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH)),
+                 "read": best(lambda: _read_columns(x, y, t, p))}
             if tonic is not None:
                 # tonic writes -1 into the polarity field it is given, so it gets a fresh copy each time.
-                r["tonic"] = thread_seconds(lambda: tonic.functional.to_voxel_grid_numpy(
+                r["tonic"] = min(thread_seconds(lambda: tonic.functional.to_voxel_grid_numpy(
                     structured.copy(), (WIDTH, HEIGHT, 2), num_bins)) - thread_seconds(structured.copy)
+                    for _ in range(calls))
             if numpy_peer:
-                r["numpy"] = thread_seconds(lambda: numpy_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH))
+                r["numpy"] = best(lambda: numpy_voxel(x, y, t, p, num_bins, HEIGHT, WIDTH))
             out.append(r)
         return out
     finally:
@@ -106,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--bins", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=5, help="rounds, each timing every method once")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds, each timing every method")
+    parser.add_argument("--calls", type=int, default=3, help="calls of each method per round (its fastest counts)")
     args = parser.parse_args(argv)
 
     from datasets.representations import events_to_voxel
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     x, y, t, p = random_events(n)
     ref = numpy_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH)
     print(f"max |ours - numpy| = {np.abs(events_to_voxel(x, y, t, p, args.bins, HEIGHT, WIDTH) - ref).max():.2e}")
-    rounds = time_rounds(x, y, t, p, args.bins, args.repeats)
+    rounds = time_rounds(x, y, t, p, args.bins, args.repeats, calls=args.calls)
     if "tonic" not in rounds[0]:
         raise SystemExit("tonic is not installed (pip install -e '.[dev]')")
     t_ours, t_read, t_tonic, t_numpy = (min(r[k] for r in rounds) for k in ("ours", "read", "tonic", "numpy"))
@@ -123,8 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     def line(name: str, seconds: float) -> str:
         return f"{name:<36} {seconds * 1e3:9.1f} ms  {n / seconds / 1e6:8.1f} M events/s"
 
-    print(f"{n:,} events, {args.bins} bins, {WIDTH}x{HEIGHT}, 1 thread, {args.repeats} rounds; "
-          "fastest thread CPU time of each method:")
+    print(f"{n:,} events, {args.bins} bins, {WIDTH}x{HEIGHT}, 1 thread, {args.repeats} rounds of "
+          f"{args.calls} calls per method; fastest thread CPU time of each method:")
     print(line("read x,y,t,p once (numba sum)", t_read))
     print(line("events_to_voxel (ours)", t_ours))
     print(line("tonic to_voxel_grid_numpy", t_tonic) + "  (input copy subtracted)")
@@ -135,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{median_ratio(rounds, 'numpy', 'ours'):.1f}x; ours reaches {median_ratio(rounds, 'read', 'ours'):.0%} "
           "of the read-once bound")
     print("reproduce: .venv/bin/python tools/bench_voxel.py "
-          f"--events {n} --bins {args.bins} --repeats {args.repeats}")
+          f"--events {n} --bins {args.bins} --repeats {args.repeats} --calls {args.calls}")
 
 
 if __name__ == "__main__":

@@ -157,3 +157,85 @@ def test_voxel_out_buffer_is_overwritten_and_checked():
     assert np.array_equal(out, events_to_voxel(x, y, t, p, 3, 4, 6))
     with pytest.raises(ValueError, match="out must be"):
         events_to_voxel(x, y, t, p, 3, 4, 6, out=np.zeros((3, 4, 5), np.float32))
+
+
+
+def segment_sums_reference(x, y, t, p, num_bins, height, width):
+    """The per-segment (S0, S1) algorithm transcribed one float32 operation at a time in Python.
+
+    Within segment b = floor(t*), each pixel collects S0 = sum(pol) and S1 = sum(pol * frac(t*));
+    on a change of b, bin b gets S0 - S1 and bin b+1 gets S1. A t* that rounds past B-1 is
+    clamped; when b goes back, the remaining events are added one by one to both bins.
+    """
+    f32 = np.float32
+    plane, last = height * width, num_bins - 1
+    span = t[-1] - t[0]
+    scale = (num_bins - 1) / span if span > 0 else float(num_bins - 1)
+    grid = np.zeros(num_bins * plane, f32)
+    s0, s1 = np.zeros(plane, f32), np.zeros(plane, f32)
+    segment, direct = -1, False
+
+    def fold():
+        for k in range(plane):
+            grid[segment * plane + k] = f32(grid[segment * plane + k] + f32(s0[k] - s1[k]))
+            if segment < last:
+                grid[(segment + 1) * plane + k] = f32(grid[(segment + 1) * plane + k] + s1[k])
+        s0[:], s1[:] = 0, 0
+
+    for xi, yi, ti, pi in zip(x, y, t, p, strict=True):
+        tn = min((ti - t[0]) * scale, float(last))
+        b, pol, k = int(tn), f32(1.0 if pi > 0 else -1.0), int(yi) * width + int(xi)
+        if not direct and b != segment:
+            if segment >= 0:
+                fold()
+            direct, segment = b < segment, b
+        if direct:
+            upper = f32(pol * f32(tn - b))
+            grid[b * plane + k] = f32(grid[b * plane + k] + f32(pol - upper))
+            if b < last:
+                grid[(b + 1) * plane + k] = f32(grid[(b + 1) * plane + k] + upper)
+        else:
+            s0[k] = f32(s0[k] + pol)
+            s1[k] = f32(s1[k] + f32(pol * f32(tn - b)))
+    if not direct and segment >= 0:
+        fold()
+    return grid
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_sets(), st.booleans())
+def test_voxel_segment_kernel_is_bitwise_the_segment_algorithm(case, shuffle):
+    # The dense path tests segment membership without converting t* to an integer; it must give
+    # exactly the floats of the plain per-segment algorithm, including t* rounded to B-1 and
+    # times going back.
+    from datasets.representations import _voxel_segmented
+
+    x, y, t, p, num_bins, height, width = case
+    if len(t) == 0:
+        return
+    if shuffle and len(t) > 2:
+        t = np.r_[t[0], np.random.default_rng(len(t)).permutation(t[1:-1]), t[-1]]
+    span = t[-1] - t[0]
+    scale = (num_bins - 1) / span if span > 0 else float(num_bins - 1)
+    grid = np.zeros(num_bins * height * width, np.float32)
+    assert _voxel_segmented(x, y, t, p.view(np.uint8) if p.dtype == bool else p, grid, t[0], scale,
+                            num_bins, height, width) == 0
+    np.testing.assert_array_equal(grid, segment_sums_reference(x, y, t, p, num_bins, height, width))
+
+
+def test_voxel_segment_kernel_clamps_times_rounded_past_the_last_bin():
+    # t* may exceed B-1 by rounding (up to 1e-6): for these windows (t_last - t0) * ((B-1)/span)
+    # is one ulp above B-1, and in the last one an event lies a hair after t_last. Each such event
+    # must count as t* = B-1 exactly (weight 1 in bin B-1), as in the plain algorithm.
+    from datasets.representations import _voxel_segmented
+
+    for t0, t1, num_bins, hair in ((1500000039.5091708, 1500000039.596523, 4, 0.0),
+                                   (1500000091.2621934, 1500000091.3387852, 6, 0.0),
+                                   (0.1, 0.7, 5, 1e-7)):
+        scale = (num_bins - 1) / (t1 - t0)
+        assert (t1 - t0) * scale > num_bins - 1 or (t1 + hair - t0) * scale > num_bins - 1  # the case at stake
+        t = np.r_[np.linspace(t0, t1, 50)[:-1], np.full(5, t1), t1 + hair, t1]
+        x, p = np.zeros(t.size, np.int64), np.r_[np.ones(53, np.int8), -1, 1, -1]
+        grid = np.zeros(num_bins, np.float32)
+        assert _voxel_segmented(x, x, t, p, grid, t0, scale, num_bins, 1, 1) == 0
+        np.testing.assert_array_equal(grid, segment_sums_reference(x, x, t, p, num_bins, 1, 1))
