@@ -116,8 +116,9 @@ def _devices(name: str) -> tuple[str, ...]:
 def preprocessing_throughput(num_events: int, *, num_bins: int = 5, repeats: int = 3) -> dict:
     """events/s of ``events_to_voxel`` vs tonic vs numpy on the same random 260 x 346 events, one thread.
 
-    Every method runs once per round (:func:`tools.bench_voxel.time_rounds`); rates are from each
-    method's fastest round, ratios the median of the per-round ratios.
+    Each round times every method as the best of a few calls in a row
+    (:func:`tools.bench_voxel.time_rounds`); rates are from each method's fastest round, ratios
+    the median of the per-round ratios.
 
     Returns:
         dict with ``events``, ``bins``, ``events_per_s`` per implementation (tonic None when not installed),
