@@ -97,8 +97,8 @@ def _voxel_segmented(x, y, t, p, grid, t_first, scale, num_bins, height, width):
     u_width = np.uint64(width)
     u_height = np.uint64(height)
     segment = -1
-    segment_start = -2.0  # no t* passes the test below before the first segment is set
-    bound = 1.0
+    segment_start = 0.0
+    bound = -1.0  # nothing passes the test below until the slow path has set the first segment
     for i in range(t.shape[0]):
         xi = np.uint64(np.int64(x[i]))
         yi = np.uint64(np.int64(y[i]))
@@ -235,7 +235,8 @@ def events_to_voxel(x, y, t, p, num_bins: int, height: int, width: int, *,
     ``t* = (B-1)(t - t_first)/(t_last - t_first)`` (denominator 1 when all timestamps are equal);
     each event adds ``p*(1-frac(t*))`` to bin ``floor(t*)`` and ``p*frac(t*)`` to the next bin,
     with p in {-1, +1}. ``t_first``/``t_last`` are the first and last events, so ``t`` must be
-    sorted; every timestamp outside ``[t[0], t[-1]]`` raises ``ValueError`` (checked for free).
+    sorted; with B >= 2 every timestamp outside ``[t[0], t[-1]]`` raises ``ValueError`` (checked for
+    free; with B = 1 time does not enter the grid and is not checked).
 
     Args:
         x, y: (N,) pixel coordinates, any int or float dtype (truncated to int).

@@ -99,6 +99,12 @@ def test_voxel_edge_cases():
 def test_voxel_rejects_unsorted_and_outside():
     with pytest.raises(ValueError, match="sorted"):
         events_to_voxel(np.zeros(3), np.zeros(3), np.array([0.0, 2.0, 1.0]), np.ones(3), 2, 1, 1)
+    # Dense windows (here 4 events on 1 pixel), once the last segment has started: a time past
+    # t[-1] by more than rounding is still refused.
+    with pytest.raises(ValueError, match="sorted"):
+        events_to_voxel(np.zeros(4), np.zeros(4), np.array([0.0, 1.0, 1.5, 1.0]), np.ones(4), 2, 1, 1)
+    with pytest.raises(ValueError, match="sorted"):
+        events_to_voxel(np.zeros(4), np.zeros(4), np.array([0.0, 1.0, 1.0 + 2e-6, 1.0]), np.ones(4), 2, 1, 1)
     with pytest.raises(ValueError, match="outside"):
         events_to_voxel(np.array([2]), np.array([0]), np.array([0.0]), np.ones(1), 2, 1, 2)
     with pytest.raises(ValueError, match="same length"):
