@@ -86,8 +86,8 @@ def _voxel_segmented(x, y, t, p, grid, t_first, scale, num_bins, height, width):
     frac(t*) exactly when ``0 <= f < 1``, so that one test finds the segment's end, unsorted
     input and out-of-range times together; anything else goes to the slow path, which does what
     :func:`_voxel_direct` does. In the last segment the bound is the smallest positive float, so
-    a t* rounded just above B-1 also takes the slow path and is clamped there. The result is bit
-    for bit that of the direct formula.
+    a t* rounded just above B-1 also takes the slow path and is clamped there. The sums are bit
+    for bit those of testing ``floor(t*)`` per event.
     """
     plane = height * width
     last = num_bins - 1

@@ -153,14 +153,13 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "bes
     """
     import torch
 
-    from search.checkpoint import load_checkpoint, save_checkpoint
+    from search.checkpoint import save_checkpoint
     from stereo.train import CHECKPOINT_KIND, load_trained_model
 
     missing = [str(p) for p in (run_dir / checkpoint, run_dir / "log.csv", *(logs or {}).values()) if not p.exists()]
     if missing:  # checked before anything in out_dir is replaced
         raise SystemExit(f"cannot export: missing {', '.join(missing)}")
-    payload = load_checkpoint(run_dir / checkpoint)
-    model, _ = load_trained_model(run_dir / checkpoint)
+    model, payload = load_trained_model(run_dir / checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = save_checkpoint(out_dir / "model.pt", model=model, epoch=payload["epoch"], step=payload["step"],
                              config=payload["config"], genotype=payload["genotype"], kind=CHECKPOINT_KIND,

@@ -111,10 +111,10 @@ def train_stereo_command(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from datasets.cache import StereoCache
 
-    with StereoCache(train[0]) as cache:
-        in_channels = int(cache.attrs["num_bins"])
     if not refinement_channels and (refinement_probability_channels or refinement_cost_radius):
         raise ValueError("--refinement-probability-channels and --refinement-cost-radius need --refinement-channels")
+    with StereoCache(train[0]) as cache:
+        in_channels = int(cache.attrs["num_bins"])
     refinement = (RefinementConfig(channels=refinement_channels,
                                    dilations=_integers(refinement_dilations, "--refinement-dilations"),
                                    probability_channels=refinement_probability_channels,
