@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="rounds, each timing every method")
     parser.add_argument("--calls", type=int, default=3, help="calls of each method per round (its fastest counts)")
     args = parser.parse_args(argv)
+    if args.events < 2 or args.bins < 1 or args.repeats < 1 or args.calls < 1:
+        parser.error("--events must be >= 2 and --bins, --repeats, --calls >= 1")
 
     from datasets.representations import events_to_voxel
 

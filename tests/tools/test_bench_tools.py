@@ -1,5 +1,7 @@
 """Smoke runs of the throughput benchmarks at toy sizes: they must run end to end and report."""
 
+import pytest
+
 from tools import bench_preprocess, bench_voxel
 
 
@@ -15,3 +17,9 @@ def test_bench_voxel_runs_and_agrees_with_numpy(capsys):
     out = capsys.readouterr().out
     max_diff = float(out.split("max |ours - numpy| = ")[1].split()[0])
     assert max_diff < 1e-5 and "ours vs tonic" in out
+
+
+def test_bench_voxel_refuses_bad_counts_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_voxel.main(["--events", "1000", "--calls", "0"])
+    assert exc.value.code == 2 and "--calls" in capsys.readouterr().err
