@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, *, num_disparities: int) -> torch.Tensor:
@@ -35,9 +36,16 @@ def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, *, num_dispariti
         raise ValueError(f"features need at least [C, H, W] dimensions, got shape {tuple(left.shape)}")
     if num_disparities < 1:
         raise ValueError(f"num_disparities must be >= 1, got {num_disparities}")
-    *lead, channels, height, width = left.shape
-    volume = left.new_zeros(*lead, 2 * channels, num_disparities, height, width)
-    for d in range(min(num_disparities, width)):
-        volume[..., :channels, d, :, d:] = left[..., d:]
-        volume[..., channels:, d, :, d:] = right[..., : width - d]
-    return volume
+    width = left.shape[-1]
+    # Built out of place (pad, shifted views, stack): slice assignment into a zero volume made
+    # autograd copy the whole volume's gradient once per assignment, O(D) full-volume copies.
+    x = torch.arange(width, device=left.device)
+    d = torch.arange(num_disparities, device=left.device)
+    seen = (x.unsqueeze(0) >= d.unsqueeze(1)).view(num_disparities, 1, width)  # [D, 1, W]: x - d >= 0
+    left_half = torch.where(seen, left.unsqueeze(-3), left.new_zeros(()))
+    padded = F.pad(right, (num_disparities - 1, 0)) if num_disparities > 1 else right
+    right_half = torch.stack(
+        [padded[..., num_disparities - 1 - k: num_disparities - 1 - k + width] for k in range(num_disparities)],
+        dim=-3,
+    )
+    return torch.cat([left_half, right_half], dim=-4)

@@ -47,3 +47,17 @@ def test_gradient_reaches_both_views():
     left = torch.randn(1, 2, 3, 5, dtype=torch.float64, requires_grad=True)
     right = torch.randn(1, 2, 3, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: concat_cost_volume(a, b, num_disparities=3), (left, right))
+
+
+@pytest.mark.parametrize("num_disparities", [1, 4, 9])
+def test_gradients_match_pixel_loop(num_disparities):
+    g = torch.Generator().manual_seed(1)
+    left = torch.randn(2, 3, 4, 7, dtype=torch.float64, generator=g)
+    right = torch.randn(2, 3, 4, 7, dtype=torch.float64, generator=g)
+    weight = torch.randn(2, 6, num_disparities, 4, 7, dtype=torch.float64, generator=g)
+    grads = []
+    for build in (concat_cost_volume, lambda a, b, num_disparities: _reference(a, b, num_disparities)):
+        a, b = left.clone().requires_grad_(), right.clone().requires_grad_()
+        (build(a, b, num_disparities=num_disparities) * weight).sum().backward()
+        grads.append((a.grad, b.grad))
+    torch.testing.assert_close(grads[0], grads[1])
