@@ -49,3 +49,36 @@ def concat_cost_volume(left: torch.Tensor, right: torch.Tensor, *, num_dispariti
         dim=-3,
     )
     return torch.cat([left_half, right_half], dim=-4)
+
+
+def coincidence_cost_volume(left: torch.Tensor, right: torch.Tensor, *, num_disparities: int) -> torch.Tensor:
+    """The concatenation volume plus the product of the two views at each candidate disparity.
+
+    ``volume[..., :2C]`` is :func:`concat_cost_volume`; ``volume[..., 2C:, d, y, x] =
+    left[..., y, x] * right[..., y, x - d]`` (zero for ``x < d``). For binary spikes the product is
+    a coincidence (logical AND), so the volume stays binary and the matching net's first layer
+    reads a direct match signal instead of having to learn one from the concatenated halves
+    (compare GwcNet's group-wise correlation, here with groups of one channel).
+
+    Args:
+        left: features of the left view, shape ``[*, C, H, W]``.
+        right: features of the right view, same shape.
+        num_disparities: number of candidate disparities D (in feature-map pixels).
+
+    Returns:
+        Tensor of shape ``[*, 3C, D, H, W]``.
+
+    Example:
+        >>> left = torch.tensor([[[1.0, 1.0, 0.0]]])
+        >>> right = torch.tensor([[[1.0, 0.0, 1.0]]])
+        >>> coincidence_cost_volume(left, right, num_disparities=2)[2, :, 0].tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    volume = concat_cost_volume(left, right, num_disparities=num_disparities)
+    channels = left.shape[-3]
+    product = volume[..., :channels, :, :, :] * volume[..., channels:, :, :, :]
+    return torch.cat([volume, product], dim=-4)
+
+
+COST_VOLUMES = {"concat": concat_cost_volume, "coincidence": coincidence_cost_volume}
+VOLUME_CHANNELS = {"concat": 2, "coincidence": 3}  # volume channels per feature channel

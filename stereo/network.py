@@ -5,7 +5,8 @@ Pipeline for a left/right pair of event tensors ``[N, C, H, W]``:
 1. input encoding over ``T`` timesteps (:func:`encode_events`);
 2. shared spiking feature net: stem to 1/3 resolution, derived 2D cells on the searched path,
    back to the 1/3 level (:class:`FeatureNet`), giving spikes ``[T, N, F, h, w]``;
-3. concatenation cost volume of the two views, ``[T, N, 2F, D/3, h, w]``;
+3. concatenation cost volume of the two views, ``[T, N, 2F, D/3, h, w]`` (optionally with the
+   coincidences of the two views' spikes as F more channels, :func:`stereo.cost_volume.coincidence_cost_volume`);
 4. spiking 3D matching net on its searched path, back to the 1/3 level, a real-valued
    3x3x3 convolution to one channel and the average over time (:class:`MatchingNet`);
 5. upsampling to ``[N, D, H, W]`` (trilinear as LEAStereo, or :func:`aligned_upsample`), softmin and
@@ -29,7 +30,7 @@ from search.derived import SpikingConvBN, build_path_net
 from search.genotype import Genotype
 from search.neurons import NeuronConfig
 from search.trellis import resample_spikes
-from stereo.cost_volume import concat_cost_volume
+from stereo.cost_volume import COST_VOLUMES, VOLUME_CHANNELS
 from stereo.disparity import soft_argmin
 from stereo.refinement import DisparityRefinement, RefinementConfig
 
@@ -59,6 +60,9 @@ class StereoNetConfig:
             disparity and in x, y) although the stride-3 stem and the cost volume place it at ``3k``;
             ``"aligned"``: linear interpolation with coarse ``k`` at full ``3k`` (see
             :func:`aligned_upsample`).
+        cost_volume: ``"concat"`` (LEAStereo, and the shipped model): left and shifted right
+            features stacked; ``"coincidence"``: the same plus their product (for spikes, the
+            coincidences of the two views), which gives the matching net a direct match signal.
         refinement: the full-resolution refinement head
             (:class:`stereo.refinement.DisparityRefinement`, real-valued, which makes the network
             hybrid); None (default) for none.
@@ -73,11 +77,14 @@ class StereoNetConfig:
     mix: str = "membrane"
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     cost_upsampling: str = "trilinear"
+    cost_volume: str = "concat"
     refinement: RefinementConfig | None = None
 
     def __post_init__(self) -> None:
         if self.cost_upsampling not in COST_UPSAMPLING:
             raise ValueError(f"unknown cost_upsampling {self.cost_upsampling!r}; known: {', '.join(COST_UPSAMPLING)}")
+        if self.cost_volume not in COST_VOLUMES:
+            raise ValueError(f"unknown cost_volume {self.cost_volume!r}; known: {', '.join(COST_VOLUMES)}")
         if self.input_mode not in INPUT_MODES:
             raise ValueError(f"unknown input_mode {self.input_mode!r}; known: {', '.join(INPUT_MODES)}")
         if self.max_disparity < STEM_STRIDE or self.max_disparity % STEM_STRIDE:
@@ -94,6 +101,8 @@ class StereoNetConfig:
         data = asdict(self)
         if self.cost_upsampling == "trilinear":
             del data["cost_upsampling"]  # checkpoints made before the option keep their form
+        if self.cost_volume == "concat":
+            del data["cost_volume"]  # likewise
         if self.refinement is None:
             del data["refinement"]  # likewise
         else:
@@ -264,7 +273,8 @@ class SpikingStereoNet(nn.Module):
         self.genotype = genotype
         self.config = config
         self.feature = FeatureNet(genotype, config)
-        self.matching = MatchingNet(genotype, config, c_volume=2 * self.feature.out_channels)
+        self.matching = MatchingNet(genotype, config,
+                                    c_volume=VOLUME_CHANNELS[config.cost_volume] * self.feature.out_channels)
         self.refine = (None if config.refinement is None else
                        DisparityRefinement(config.in_channels, config.refinement, max_disparity=config.max_disparity))
 
@@ -283,8 +293,8 @@ class SpikingStereoNet(nn.Module):
             pair = F.pad(pair, (0, pad_w, 0, pad_h))
         cfg = self.config
         features = self.feature(encode_events(pair, timesteps=cfg.timesteps, mode=cfg.input_mode))
-        volume = concat_cost_volume(features[:, :n], features[:, n:],
-                                    num_disparities=cfg.max_disparity // STEM_STRIDE)
+        volume = COST_VOLUMES[cfg.cost_volume](features[:, :n], features[:, n:],
+                                               num_disparities=cfg.max_disparity // STEM_STRIDE)
         cost = self.matching(volume)  # [N, D/3, h, w]
         full = (cfg.max_disparity, height + pad_h, width + pad_w)
         if cfg.cost_upsampling == "aligned":

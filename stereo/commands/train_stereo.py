@@ -35,6 +35,9 @@ def train_stereo_command(
     matching_filter_multiplier: int = typer.Option(8, help="Channels per node at level 0 of the matching net."),
     cost_upsampling: str = typer.Option(
         "trilinear", help="trilinear (LEAStereo: coarse sample k lands at full index 3k+1) or aligned (at 3k)."),
+    cost_volume: str = typer.Option(
+        "concat", help="concat (LEAStereo: left and shifted right features) or coincidence (also their product, "
+                       "for spikes their coincidences: a direct match signal; faster to train)."),
     refinement_channels: int = typer.Option(
         0, help="Width of a real-valued full-resolution refinement head (0: none). With --init-from, a new head "
                 "is added on top of the model (refused if it already has one)."),
@@ -131,7 +134,8 @@ def train_stereo_command(
         network = StereoNetConfig(in_channels=in_channels, max_disparity=max_disparity, timesteps=timesteps,
                                   input_mode=input_mode, feature_filter_multiplier=feature_filter_multiplier,
                                   matching_filter_multiplier=matching_filter_multiplier,
-                                  cost_upsampling=cost_upsampling, neuron=NeuronConfig(kind=neuron),
+                                  cost_upsampling=cost_upsampling, cost_volume=cost_volume,
+                                  neuron=NeuronConfig(kind=neuron),
                                   refinement=refinement)
     milestone_list = _integers(milestones, "--milestones")
     config = StereoTrainConfig(

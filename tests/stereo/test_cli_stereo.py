@@ -74,6 +74,17 @@ def test_a_refinement_head_is_added_and_trained_alone_from_the_cli(trained, run_
     assert not (tmp_path / "again").exists()
 
 
+def test_coincidence_cost_volume_from_the_cli(trained, run_cli, tmp_path):
+    _, cache = trained
+    code, _, err = run_cli("train", "stereo", cache, "--out", tmp_path / "co", "--epochs", "1", "--cost-volume",
+                           "coincidence", *TINY)
+    assert code == 0, err
+    payload = torch.load(tmp_path / "co" / "last.pt", weights_only=False)
+    assert payload["extra"]["network"]["cost_volume"] == "coincidence"
+    code, _, err = run_cli("eval", "stereo", cache, "--model", tmp_path / "co" / "last.pt", "--device", "cpu")
+    assert code == 0, err
+
+
 def test_neuron_ann_trains_the_ann_peer(trained, run_cli, tmp_path):
     _, cache = trained
     tiny_t1 = [a if a != "2" or TINY[i - 1] != "--timesteps" else "1" for i, a in enumerate(TINY)]
@@ -101,7 +112,7 @@ def _other_window(path):
                                   "no_method", "existing_run", "bad_neuron", "eval_other_window",
                                   "val_other_window", "init_other_window", "zero_crop", "negative_lr",
                                   "resume_nothing", "unknown_device", "unknown_freeze", "bad_dilations",
-                                  "head_input_without_head"])
+                                  "head_input_without_head", "bad_cost_volume"])
 def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     folder, cache = trained
     if case == "not_a_checkpoint":
@@ -148,6 +159,8 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
                 "--refinement-dilations", "1,x"]
     elif case == "head_input_without_head":
         args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--refinement-cost-radius", "2"]
+    elif case == "bad_cost_volume":
+        args = ["train", "stereo", cache, "--out", tmp_path / "r", *TINY, "--cost-volume", "correlation"]
     elif case == "unknown_device":
         args = ["eval", "stereo", cache, "--model", folder / "run" / "last.pt", "--device", "tpu"]
     else:
@@ -157,7 +170,8 @@ def test_bad_inputs_are_one_line_errors(trained, run_cli, tmp_path, case):
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     if case in ("missing_init", "garbage_init", "bad_neuron", "val_other_window", "init_other_window", "zero_crop",
-                "negative_lr", "resume_nothing", "unknown_freeze", "bad_dilations", "head_input_without_head"):
+                "negative_lr", "resume_nothing", "unknown_freeze", "bad_dilations", "head_input_without_head",
+                "bad_cost_volume"):
         assert not (tmp_path / "r").exists()  # a refused run leaves no folder
     if "other_window" in case:
         assert "window_ms=10.0" in err and "--window-ms 50.0" in err

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stereo.cost_volume import concat_cost_volume
+from stereo.cost_volume import coincidence_cost_volume, concat_cost_volume
 
 
 def _reference(left, right, num_disparities):
@@ -61,3 +61,18 @@ def test_gradients_match_pixel_loop(num_disparities):
         (build(a, b, num_disparities=num_disparities) * weight).sum().backward()
         grads.append((a.grad, b.grad))
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("num_disparities", [1, 3, 9])
+def test_coincidence_volume_is_concat_plus_the_shifted_product(num_disparities):
+    g = torch.Generator().manual_seed(2)
+    left = (torch.rand(2, 3, 4, 7, generator=g) > 0.5).float()
+    right = (torch.rand(2, 3, 4, 7, generator=g) > 0.5).float()
+    volume = coincidence_cost_volume(left, right, num_disparities=num_disparities)
+    assert volume.shape == (2, 9, num_disparities, 4, 7)
+    assert torch.equal(volume[:, :6], _reference(left, right, num_disparities))
+    for d in range(num_disparities):
+        for x in range(7):
+            expected = left[..., x] * right[..., x - d] if x >= d else torch.zeros(2, 3, 4)
+            assert torch.equal(volume[:, 6:, d, :, x], expected)
+    assert set(volume.unique().tolist()) <= {0.0, 1.0}

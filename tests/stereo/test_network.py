@@ -122,6 +122,27 @@ def test_aligned_network_option():
         StereoNetConfig(cost_upsampling="nearest")
 
 
+def test_coincidence_cost_volume_option():
+    cfg = StereoNetConfig(**TINY, cost_volume="coincidence")
+    assert cfg.to_dict()["cost_volume"] == "coincidence" and StereoNetConfig.from_dict(cfg.to_dict()) == cfg
+    assert "cost_volume" not in StereoNetConfig().to_dict()  # older checkpoints keep their form
+    net = SpikingStereoNet(get_genotype("spikedhs_mvsec"), cfg)
+    plain = SpikingStereoNet(get_genotype("spikedhs_mvsec"), StereoNetConfig(**TINY))
+    first = net.matching.stem[0].conv_bn
+    assert first.conv.in_channels == 3 * net.feature.out_channels
+    assert plain.matching.stem[0].conv_bn.conv.in_channels == 2 * plain.feature.out_channels
+    seen = {}
+
+    def keep_input(module, args, out):
+        seen["volume"] = args[0]
+
+    first.register_forward_hook(keep_input)
+    assert net(torch.rand(1, 2, 20, 31), torch.rand(1, 2, 20, 31)).disparity.shape == (1, 1, 20, 31)
+    assert set(seen["volume"].unique().tolist()) <= {0.0, 1.0}  # still spikes: the matching net stays AC-only
+    with pytest.raises(ValueError, match="cost_volume"):
+        StereoNetConfig(cost_volume="correlation")
+
+
 def test_refinement_head_option():
     cfg = StereoNetConfig(**TINY, refinement=RefinementConfig(channels=4, dilations=(1, 2), probability_channels=2,
                                                               cost_radius=1))
