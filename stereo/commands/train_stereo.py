@@ -37,7 +37,7 @@ def train_stereo_command(
         "trilinear", help="trilinear (LEAStereo: coarse sample k lands at full index 3k+1) or aligned (at 3k)."),
     cost_volume: str = typer.Option(
         "concat", help="concat (LEAStereo: left and shifted right features) or coincidence (also their product, "
-                       "for spikes their coincidences: a direct match signal; faster to train)."),
+                       "for spikes their coincidences: a direct match signal that speeds up early training)."),
     refinement_channels: int = typer.Option(
         0, help="Width of a real-valued full-resolution refinement head (0: none). With --init-from, a new head "
                 "is added on top of the model (refused if it already has one)."),
