@@ -30,7 +30,7 @@ from search.derived import SpikingConvBN, build_path_net
 from search.genotype import Genotype
 from search.neurons import NeuronConfig
 from search.trellis import resample_spikes
-from stereo.cost_volume import COST_VOLUMES, VOLUME_CHANNELS
+from stereo.cost_volume import COST_VOLUMES
 from stereo.disparity import soft_argmin
 from stereo.refinement import DisparityRefinement, RefinementConfig
 
@@ -273,8 +273,8 @@ class SpikingStereoNet(nn.Module):
         self.genotype = genotype
         self.config = config
         self.feature = FeatureNet(genotype, config)
-        self.matching = MatchingNet(genotype, config,
-                                    c_volume=VOLUME_CHANNELS[config.cost_volume] * self.feature.out_channels)
+        per_feature = COST_VOLUMES[config.cost_volume].channels_per_feature
+        self.matching = MatchingNet(genotype, config, c_volume=per_feature * self.feature.out_channels)
         self.refine = (None if config.refinement is None else
                        DisparityRefinement(config.in_channels, config.refinement, max_disparity=config.max_disparity))
 
@@ -293,8 +293,8 @@ class SpikingStereoNet(nn.Module):
             pair = F.pad(pair, (0, pad_w, 0, pad_h))
         cfg = self.config
         features = self.feature(encode_events(pair, timesteps=cfg.timesteps, mode=cfg.input_mode))
-        volume = COST_VOLUMES[cfg.cost_volume](features[:, :n], features[:, n:],
-                                               num_disparities=cfg.max_disparity // STEM_STRIDE)
+        volume = COST_VOLUMES[cfg.cost_volume].build(features[:, :n], features[:, n:],
+                                                     num_disparities=cfg.max_disparity // STEM_STRIDE)
         cost = self.matching(volume)  # [N, D/3, h, w]
         full = (cfg.max_disparity, height + pad_h, width + pad_w)
         if cfg.cost_upsampling == "aligned":

@@ -32,7 +32,7 @@ import torch
 
 from search.named_genotypes import get_genotype
 from stereo import network as network_module
-from stereo.cost_volume import COST_VOLUMES, concat_cost_volume
+from stereo.cost_volume import COST_VOLUMES, CostVolume, concat_cost_volume
 from stereo.disparity import subpixel_cross_entropy_loss
 from stereo.network import SpikingStereoNet, StereoNetConfig
 
@@ -92,7 +92,7 @@ def time_step(config: StereoNetConfig, crop: tuple[int, int], batch: int, repeat
 
     if build is None:
         return _median_seconds(run, repeats)
-    with mock.patch.dict(network_module.COST_VOLUMES, {"concat": build}):
+    with mock.patch.dict(network_module.COST_VOLUMES, {"concat": CostVolume(build, 2)}):
         return _median_seconds(run, repeats)
 
 
