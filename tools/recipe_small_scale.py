@@ -20,9 +20,11 @@ Reproduce (the README's figures; 2 threads, about 35 minutes with the data):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
+from tools import recipe_default_model as default_recipe
 from tools.recipe_default_model import FINETUNE_SEEDS, TRAIN_SEEDS, VAL_SEED, make_data
 from tools.recipe_steps import run_stereo
 
@@ -32,19 +34,12 @@ EPOCHS, MILESTONES = 12, (8, 10)
 
 
 def train_config(train: list[str], val: str, run_dir: Path, *, minutes: float | None, tiny: bool = False):
-    """Step 2: the from-scratch run under a time limit."""
-    from stereo.network import StereoNetConfig
-    from stereo.train import StereoTrainConfig
-
-    network = StereoNetConfig(in_channels=5, max_disparity=48, timesteps=1 if tiny else 2, input_mode="repeat",
-                              feature_filter_multiplier=1 if tiny else 4, matching_filter_multiplier=1 if tiny else 2,
-                              cost_volume="coincidence", cost_upsampling="aligned")
-    return StereoTrainConfig(
-        train=tuple(train), val=(val,), genotype="spikedhs_mvsec", out=str(run_dir), epochs=1 if tiny else EPOCHS,
-        batch_size=2, lr=5e-3, milestones=MILESTONES, lr_gamma=0.5, crop_height=112, crop_width=224,
-        loss="cross_entropy", seed=0, device="cpu", amp=False, workers=0, val_every=1, network=network,
-        max_steps_per_epoch=2 if tiny else None, time_limit_minutes=minutes,
-    )
+    """Step 2: the default model's from-scratch run, with the faster-starting volume options and a time limit."""
+    config = default_recipe.train_config(train, val, run_dir, tiny=tiny)
+    network = dataclasses.replace(config.network, cost_volume="coincidence", cost_upsampling="aligned")
+    return dataclasses.replace(config, epochs=1 if tiny else EPOCHS, milestones=MILESTONES, val_every=1,
+                               network=network, max_steps_per_epoch=2 if tiny else None,
+                               time_limit_minutes=minutes)
 
 
 def evaluate(checkpoint: Path, caches: dict[str, str], out_dir: Path) -> dict[str, list[dict]]:
@@ -65,8 +60,7 @@ def summary_table(results: dict[str, list[dict]], minutes: float) -> str:
     for name, records in results.items():
         for record in records:
             m = record["metrics"]
-            method = (f"spiking net, {minutes:.1f} CPU-minutes" if record["method"].startswith("spiking")
-                      else "OpenCV SGBM")
+            method = f"spiking net, {minutes:.1f} CPU-minutes" if "checkpoint" in record else "OpenCV SGBM"
             lines.append(f"| {name} | {method} | {m['one_pixel_accuracy']:.1f} | {100 * m['mean_depth_error']:.1f} "
                          f"| {100 * m['median_depth_error']:.1f} | {m['mean_disparity_error']:.2f} |")
     return "\n".join(lines)
@@ -98,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from datasets.atomic import atomic_output
+    from search.checkpoint import load_checkpoint
     from stereo.train import train_stereo
 
     torch.set_num_threads(args.threads)
@@ -112,11 +107,12 @@ def main(argv: list[str] | None = None) -> None:
     if not finished.exists():  # a finished run is not resumed: that would train on under a new time limit
         config = train_config(train, val, run_dir, minutes=args.minutes, tiny=args.dry_run)
         train_stereo(config, resume=(run_dir / "last.pt").exists())
-        finished.write_text("training stopped by its epoch count or time limit\n")
+        with atomic_output(finished) as tmp:
+            tmp.write_text("training stopped by its epoch count or time limit\n")
     caches = {str(VAL_SEED): val, **{Path(c).stem.removeprefix("seed"): c for c in tests}}
     results = evaluate(run_dir / "last.pt", caches, args.workdir)
     labels = {seed: f"seed {seed} ({'validation' if seed == str(VAL_SEED) else 'held out'})" for seed in caches}
-    minutes = float(torch.load(run_dir / "last.pt", weights_only=False)["extra"]["metrics"]["minutes"])
+    minutes = float(load_checkpoint(run_dir / "last.pt")["extra"]["metrics"]["minutes"])
     table = summary_table({labels[seed]: records for seed, records in results.items()}, minutes)
     with atomic_output(args.workdir / "summary.md") as tmp:
         tmp.write_text(table + "\n")

@@ -32,7 +32,7 @@ def test_test_seeds_must_be_new_integers(tmp_path, seeds, capsys):
 def test_summary_table_rows_in_cm_and_px():
     record = {"metrics": {"one_pixel_accuracy": 48.61, "mean_depth_error": 0.7344, "median_depth_error": 0.4517,
                           "mean_disparity_error": 1.733}}
-    table = summary_table({"seed 107": [{**record, "method": "spiking stereo (x)"},
+    table = summary_table({"seed 107": [{**record, "method": "spiking stereo (x)", "checkpoint": "x"},
                                         {**record, "method": "SGBM on event images"}]}, 29.04)
     assert table.splitlines()[2] == "| seed 107 | spiking net, 29.0 CPU-minutes | 48.6 | 73.4 | 45.2 | 1.73 |"
     assert table.splitlines()[3].startswith("| seed 107 | OpenCV SGBM | 48.6")
