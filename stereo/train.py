@@ -77,6 +77,12 @@ class StereoTrainConfig:
             bit. Without it CUDA training is not repeatable: on an H200 two identical 6-step runs
             ended with weights up to 0.2 apart; with it they were identical. CPU runs are
             repeatable either way.
+        cpu_bf16: on the CPU, run the forward pass under ``torch.autocast`` with bfloat16 (the weights,
+            the loss and the optimiser stay float32; validation runs in float32). On a CPU with
+            AVX512-BF16 (AMD Zen 4) a training step of the default model's shape takes about 0.55
+            instead of 0.95 s on one thread; without such instructions it can be slower. Its spikes
+            differ from those of a float32 run, so it does not reproduce one bit for bit (a bfloat16
+            run repeats itself on the same machine). Ignored on CUDA (``amp`` applies there).
     """
 
     train: tuple[str, ...]
@@ -103,6 +109,7 @@ class StereoTrainConfig:
     init_from: str | None = None
     freeze: tuple[str, ...] = ()
     deterministic: bool = False
+    cpu_bf16: bool = False
 
     def __post_init__(self) -> None:
         if not self.train:
@@ -331,6 +338,7 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
         sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(config.seed))
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    use_bf16 = config.cpu_bf16 and device.type == "cpu"
 
 
     if dist.is_main:
@@ -357,7 +365,8 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
                     break
                 left, right = batch.left.to(device), batch.right.to(device)
                 gt = batch.disparity.to(device)
-                with torch.autocast(device.type, enabled=use_amp):
+                with torch.autocast(device.type, enabled=use_amp or use_bf16,
+                                    dtype=torch.bfloat16 if use_bf16 else None):
                     output = train_model(left, right)
                 loss, _ = _loss(output, gt, config)
                 optimizer.zero_grad(set_to_none=True)
@@ -439,6 +448,8 @@ def _jsonable_config(config: StereoTrainConfig) -> dict:
         del data["init_from"]  # likewise for runs that do not fine-tune
     if not config.deterministic:
         del data["deterministic"]
+    if not config.cpu_bf16:
+        del data["cpu_bf16"]  # float32 runs keep the config (and resume) of earlier versions
     if config.freeze:
         data["freeze"] = list(config.freeze)
     else:

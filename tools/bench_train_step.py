@@ -9,7 +9,9 @@ whatever the values):
    until 2026-12-07), whose backward copies the whole volume's gradient once per assignment;
 2. one training step (forward, sub-pixel cross-entropy, backward, Adam) of the network at the
    default model's shape (feature filter multiplier 4, matching 2, T = 2, 48 px) on crops, with
-   either cost volume (``--cost-volume``).
+   either cost volume (``--cost-volume``);
+3. the same step with the forward pass under bfloat16 autocast (``stereo train stereo --cpu-bf16``)
+   against float32, with the coincidence volume and aligned upsampling of issue 5's recipe.
 
 Each figure is the median of ``--repeats`` timed calls after one warm-up call.
 
@@ -73,8 +75,12 @@ def time_volume(build: Callable[..., torch.Tensor], shape: tuple[int, ...], num_
 
 
 def time_step(config: StereoNetConfig, crop: tuple[int, int], batch: int, repeats: int,
-              build: Callable[..., torch.Tensor] | None = None) -> float:
-    """Seconds per training step of the network; ``build`` replaces the concatenation volume if given."""
+              build: Callable[..., torch.Tensor] | None = None, bf16: bool = False) -> float:
+    """Seconds per training step of the network; ``build`` replaces the concatenation volume if given.
+
+    Args:
+        bf16: the forward pass under CPU bfloat16 autocast, as ``StereoTrainConfig.cpu_bf16``.
+    """
     torch.manual_seed(0)
     net = SpikingStereoNet(get_genotype("spikedhs_mvsec"), config)
     optimiser = torch.optim.Adam(net.parameters(), 1e-3)
@@ -84,8 +90,9 @@ def time_step(config: StereoNetConfig, crop: tuple[int, int], batch: int, repeat
     gt = torch.rand(batch, 1, *crop, generator=g) * (config.max_disparity - 1)
 
     def run() -> None:
-        out = net(*events)
-        loss, _ = subpixel_cross_entropy_loss(out.log_probability, gt, max_disparity=config.max_disparity)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = net(*events)
+        loss, _ = subpixel_cross_entropy_loss(out.log_probability.float(), gt, max_disparity=config.max_disparity)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -130,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in COST_VOLUMES:
         step = time_step(dataclasses.replace(config, cost_volume=name), tuple(args.crop), args.batch, args.repeats)
         print(f"training step, --cost-volume {name}: {step:.3f} s ({step_peer / step:.2f}x the slice-assignment step)")
+    recipe = dataclasses.replace(config, cost_volume="coincidence", cost_upsampling="aligned")
+    fp32 = time_step(recipe, tuple(args.crop), args.batch, args.repeats)
+    bf16 = time_step(recipe, tuple(args.crop), args.batch, args.repeats, bf16=True)
+    print(f"training step, coincidence + aligned: float32 {fp32:.3f} s, --cpu-bf16 {bf16:.3f} s ({fp32 / bf16:.2f}x)")
     print("reproduce: python -m tools.bench_train_step " + " ".join(sys.argv[1:] if argv is None else argv))
 
 

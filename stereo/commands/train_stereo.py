@@ -56,6 +56,10 @@ def train_stereo_command(
     seed: int = typer.Option(0, help="Seed of weights, sampling and crops."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
+    cpu_bf16: bool = typer.Option(
+        False, "--cpu-bf16/--no-cpu-bf16",
+        help="On the CPU, the forward pass in bfloat16 (about 1.7x faster steps on CPUs with AVX512-BF16, "
+             "e.g. AMD Zen 4; can be slower without)."),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     max_steps_per_epoch: int = typer.Option(None, help="Cap on steps per epoch."),
     time_limit_minutes: float = typer.Option(None, help="Stop after the epoch that exceeds this wall time."),
@@ -144,7 +148,7 @@ def train_stereo_command(
         crop_height=crop_height, crop_width=crop_width, loss=loss, seed=seed, device=device, amp=amp,
         workers=workers, max_steps_per_epoch=max_steps_per_epoch, time_limit_minutes=time_limit_minutes,
         network=network, init_from=None if init_from is None else str(init_from), deterministic=deterministic,
-        freeze=tuple(part.strip() for part in freeze.split(",") if part.strip()),
+        cpu_bf16=cpu_bf16, freeze=tuple(part.strip() for part in freeze.split(",") if part.strip()),
         local=L(dgs=dgs, dgs_deltas=dgs_deltas, dgs_sites_per_batch=dgs_sites_per_batch, tps=tps,
                 tps_decays=tps_decays, tps_kinds=tps_kinds, hns=hns, hns_budget_mj=hns_budget_mj,
                 hns_budget_weight=hns_budget_weight, local_every=local_every, local_batches=local_batches,

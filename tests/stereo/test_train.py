@@ -114,6 +114,33 @@ def test_deterministic_runs_with_deterministic_algorithms_and_restores_the_setti
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["deterministic"] is True
 
 
+def test_cpu_bf16_runs_the_forward_pass_in_bfloat16_and_is_recorded(tmp_path, tiny_cache, monkeypatch):
+    dtypes = []
+    forward = SpikingStereoNet.forward
+
+    def spy(self, left, right):
+        output = forward(self, left, right)
+        if self.training:
+            dtypes.append(output.log_probability.dtype)
+        return output
+
+    monkeypatch.setattr(SpikingStereoNet, "forward", spy)
+    bf16 = train_stereo(_config(tmp_path, tiny_cache, epochs=1, cpu_bf16=True))
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert torch.isfinite(torch.tensor(bf16["train_loss"])) and "val/one_pixel_accuracy" in bf16
+    payload = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert payload["config"]["cpu_bf16"] is True
+    assert all(v.dtype == torch.float32 for v in payload["model"].values() if v.is_floating_point())
+    # float32 runs neither autocast nor record the key (so runs from before the option resume)
+    dtypes.clear()
+    train_stereo(_config(tmp_path, tiny_cache, epochs=1, out=str(tmp_path / "fp32")))
+    assert set(dtypes) == {torch.float32}
+    assert "cpu_bf16" not in torch.load(tmp_path / "fp32" / "last.pt", weights_only=False)["config"]
+    # switching precision on resume is a different run
+    with pytest.raises(ValueError, match="different config"):
+        train_stereo(_config(tmp_path, tiny_cache, epochs=2, out=str(tmp_path / "fp32"), cpu_bf16=True), resume=True)
+
+
 def test_fine_tuning_refuses_other_network_settings(tmp_path, tiny_cache):
     train_stereo(_config(tmp_path, tiny_cache, epochs=1))
     wider = dataclasses.replace(TINY_NET, feature_filter_multiplier=4)

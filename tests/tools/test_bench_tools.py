@@ -30,7 +30,7 @@ def test_bench_train_step_runs_at_toy_size(capsys):
 
     bench_train_step.main(["--crop", "12", "24", "--batch", "1", "--max-disparity", "12", "--repeats", "1"])
     out = capsys.readouterr().out
-    assert "slice assignment" in out and "--cost-volume coincidence" in out
+    assert "slice assignment" in out and "--cost-volume coincidence" in out and "--cpu-bf16" in out
 
 
 def test_slice_assignment_peer_builds_the_same_volume():
