@@ -36,3 +36,14 @@ def test_summary_table_rows_in_cm_and_px():
                                         {**record, "method": "SGBM on event images"}]}, 29.04)
     assert table.splitlines()[2] == "| seed 107 | spiking net, 29.0 CPU-minutes | 48.6 | 73.4 | 45.2 | 1.73 |"
     assert table.splitlines()[3].startswith("| seed 107 | OpenCV SGBM | 48.6")
+
+
+def test_cpu_bf16_config_differs_only_in_precision_and_epoch_count(tmp_path):
+    import dataclasses
+
+    from tools.recipe_small_scale import BF16_EPOCHS, EPOCHS, train_config
+
+    fp32 = train_config(["a.h5"], "v.h5", tmp_path, minutes=28.0)
+    bf16 = train_config(["a.h5"], "v.h5", tmp_path, minutes=28.0, cpu_bf16=True)
+    assert not fp32.cpu_bf16 and bf16.cpu_bf16 and (fp32.epochs, bf16.epochs) == (EPOCHS, BF16_EPOCHS)
+    assert dataclasses.replace(bf16, cpu_bf16=False, epochs=EPOCHS) == fp32
