@@ -79,8 +79,8 @@ class StereoTrainConfig:
             repeatable either way.
         cpu_bf16: on the CPU, run the forward pass under ``torch.autocast`` with bfloat16 (the weights,
             the loss and the optimiser stay float32; validation runs in float32). On a CPU with
-            AVX512-BF16 (AMD Zen 4) a training step of the default model's shape takes about 0.55
-            instead of 0.95 s on one thread; without such instructions it can be slower. Its spikes
+            AVX512-BF16 (AMD Zen 4) a training step of issue 5's shape takes 0.217 instead of
+            0.320 s on 2 threads (``tools/bench_train_step.py``); without such instructions it can be slower. Its spikes
             differ from those of a float32 run, so it does not reproduce one bit for bit (a bfloat16
             run repeats itself on the same machine). Ignored on CUDA (``amp`` applies there).
     """

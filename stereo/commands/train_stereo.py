@@ -58,7 +58,7 @@ def train_stereo_command(
     amp: bool = typer.Option(True, "--amp/--no-amp", help="Mixed precision on CUDA."),
     cpu_bf16: bool = typer.Option(
         False, "--cpu-bf16/--no-cpu-bf16",
-        help="On the CPU, the forward pass in bfloat16 (about 1.7x faster steps on CPUs with AVX512-BF16, "
+        help="On the CPU, the forward pass in bfloat16 (about 1.5x faster steps on CPUs with AVX512-BF16, "
              "e.g. AMD Zen 4; can be slower without)."),
     workers: int = typer.Option(0, help="DataLoader worker processes."),
     max_steps_per_epoch: int = typer.Option(None, help="Cap on steps per epoch."),
