@@ -80,9 +80,10 @@ class StereoTrainConfig:
         cpu_bf16: on the CPU, run the forward pass under ``torch.autocast`` with bfloat16 (the weights,
             the loss and the optimiser stay float32; validation runs in float32). On a CPU with
             AVX512-BF16 (AMD Zen 4) a training step of issue 5's shape takes 0.217 instead of
-            0.320 s on 2 threads (``tools/bench_train_step.py``); without such instructions it can be slower. Its spikes
-            differ from those of a float32 run, so it does not reproduce one bit for bit (a bfloat16
-            run repeats itself on the same machine). Ignored on CUDA (``amp`` applies there).
+            0.320 s on 2 threads (``tools/bench_train_step.py``); without such instructions it can
+            be slower. Its spikes differ from those of a float32 run, so it does not reproduce one
+            bit for bit (a bfloat16 run repeats itself on the same machine). Ignored on CUDA
+            (``amp`` applies there).
     """
 
     train: tuple[str, ...]
@@ -339,7 +340,6 @@ def _train(config: StereoTrainConfig, device: torch.device, *, resume: bool) -> 
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     use_bf16 = config.cpu_bf16 and device.type == "cpu"
-
 
     if dist.is_main:
         (out / "config.json").write_text(json.dumps({"config": run_config, "genotype": genotype}, indent=2))

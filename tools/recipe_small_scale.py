@@ -9,7 +9,7 @@
    check must come from one uninterrupted run): the authors' MVSEC genotype at laptop width, the coincidence
    cost volume and aligned cost upsampling (both learn faster early on), 112 x 224 crops, batch 2,
    Adam 5e-3 halved after epochs 8 and 10; with ``--cpu-bf16`` the forward pass runs in bfloat16
-   (``stereo train stereo --cpu-bf16``: about 1.4x faster steps on a CPU with AVX512-BF16, so
+   (``stereo train stereo --cpu-bf16``: about 1.5x faster steps on a CPU with AVX512-BF16, so
    more epochs fit in the limit; the epoch count is raised to 20 so that the limit stops it);
 3. ``stereo eval stereo`` of the last checkpoint (not one picked on validation) and of SGBM on
    event-count images (holes filled from the nearest valid pixel on the row) on the validation
