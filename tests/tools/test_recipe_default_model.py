@@ -1,6 +1,7 @@
 """The default-model recipe end to end in its dry-run form (synth, preprocess, train, export)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,25 +13,26 @@ def test_dry_run_exports_a_model_that_infer_can_load(tmp_path):
     main(["--workdir", str(tmp_path / "w"), "--dry-run", "--jobs", "2"])
     export = tmp_path / "w" / "export"
     assert (export / "model.pt").is_file() and (export / "training_log.csv").is_file()
-    assert (export / "training_log_from_scratch.csv").is_file() and (export / "training_log_finetune.csv").is_file()
+    assert (export / "training_log_from_scratch.csv").is_file() and not (export / "training_log_finetune.csv").exists()
     assert json.loads((export / "metrics.json").read_text())["epoch"] == 1
 
     from stereo.train import load_trained_model
 
     model, payload = load_trained_model(export / "model.pt")
     assert payload["extra"]["data"]["num_bins"] == 5 and model.config.timesteps == 1
-    # the exported model is step 4's: a head trained on the frozen network of the fine-tuning step
-    assert payload["config"]["init_from"] == str(tmp_path / "w" / "finetune" / "best.pt")
+    assert model.config.cost_volume == "coincidence" and model.config.cost_upsampling == "aligned"
+    # the exported model is step 3's: a head trained on the frozen network of step 2's last epoch
+    assert payload["config"]["init_from"] == str(tmp_path / "w" / "run" / "last.pt")
     assert payload["config"]["freeze"] == ["feature", "matching"] and model.refine is not None
-    finetuned = torch.load(tmp_path / "w" / "finetune" / "best.pt", weights_only=False)["model"]
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in finetuned.items())
+    backbone = torch.load(tmp_path / "w" / "run" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in backbone.items())
 
 
 def test_refine_from_trains_only_a_head_on_the_given_model(tmp_path):
     main(["--workdir", str(tmp_path / "w"), "--dry-run", "--jobs", "2"])
-    backbone = tmp_path / "w" / "finetune" / "best.pt"
+    backbone = tmp_path / "w" / "run" / "last.pt"
     main(["--workdir", str(tmp_path / "v"), "--dry-run", "--jobs", "2", "--refine-from", str(backbone)])
-    assert not (tmp_path / "v" / "run").exists() and not (tmp_path / "v" / "finetune").exists()
+    assert not (tmp_path / "v" / "run").exists()
     from stereo.train import load_trained_model
 
     model, payload = load_trained_model(tmp_path / "v" / "export" / "model.pt")
@@ -57,5 +59,14 @@ def test_export_with_missing_inputs_changes_nothing(tmp_path):
     (run / "last.pt").write_bytes(b"not read")
     (out / "model.pt").write_bytes(b"old")
     with pytest.raises(SystemExit, match="log.csv"):
-        export(run, out, checkpoint="last.pt", logs={"training_log_finetune.csv": tmp_path / "finetune" / "log.csv"})
+        export(run, out, checkpoint="last.pt", logs={"training_log_from_scratch.csv": tmp_path / "run" / "log.csv"})
     assert (out / "model.pt").read_bytes() == b"old" and sorted(p.name for p in out.iterdir()) == ["model.pt"]
+
+
+def test_recipe_trains_on_every_training_seed_but_never_on_validation_or_benchmark_seeds():
+    from tools.recipe_default_model import TRAIN_SEEDS, VAL_SEED, train_config
+
+    assert len(TRAIN_SEEDS) == 18 and VAL_SEED not in TRAIN_SEEDS
+    assert not set(TRAIN_SEEDS) & {301, 302, *range(311, 315), *range(321, 325), 501, 502}
+    config = train_config(["a.h5"], "v.h5", Path("r"))
+    assert (config.epochs, config.milestones, config.device, config.workers) == (18, (8, 10), "cpu", 0)
