@@ -9,12 +9,12 @@ Steps (each skipped when its output exists, so a killed run resumes):
    [1, 2, 2, 1]) at a laptop-sized width (feature filter multiplier 4, matching 2, T = 2) with the
    coincidence cost volume and aligned cost upsampling: 18 epochs, 112 x 224 crops, batch 2, Adam
    lr 5e-3 halved after epochs 8 and 10, sub-pixel cross-entropy, seed 0, validation every epoch,
-   in ``WORKDIR/run`` (about 55 minutes on 2 threads);
+   in ``WORKDIR/run`` (57-74 minutes on 2 threads, AMD EPYC Zen 4);
 3. add a full-resolution refinement head (12 channels, dilations 1, 2, 4, 8, the candidate
    probabilities projected to 8 channels; see ``stereo.refinement``) to the last checkpoint of
    step 2 and train only the head, the spiking feature and matching nets frozen, on the same
    recordings: 3 epochs of 300 steps, batch 2, whole frames, Adam lr 1e-3 halved after epoch 2,
-   in ``WORKDIR/refine`` (about 22 minutes on 2 threads). ``--refine-from CKPT`` starts this step
+   in ``WORKDIR/refine`` (11-18 minutes on 2 threads). ``--refine-from CKPT`` starts this step
    from another model instead (and skips step 2);
 4. export the last checkpoint of step 3 (no selection on the validation recording) without
    optimiser state to ``stereo/default/model.pt`` with the training logs and its metrics.
