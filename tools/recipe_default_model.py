@@ -17,7 +17,8 @@ Steps (each skipped when its output exists, so a killed run resumes):
    in ``WORKDIR/refine`` (11-18 minutes on 2 threads). ``--refine-from CKPT`` starts this step
    from another model instead (and skips step 2);
 4. export the last checkpoint of step 3 (no selection on the validation recording) without
-   optimiser state to ``stereo/default/model.pt`` with the training logs and its metrics.
+   optimiser state to ``stereo/default/model.pt`` (``--export-dir`` for elsewhere) with both
+   steps' training logs and run configs and its metrics.
 
 Every step is bit-for-bit reproducible on the same machine type and thread count (``--threads``,
 default 2): every random choice is seeded and the data loader runs in-process. Step 2 is also the
@@ -30,7 +31,7 @@ Usage::
     python -m tools.recipe_default_model --workdir runs/default_model
     python -m tools.recipe_default_model --workdir runs/default_model --export-only
     python -m tools.recipe_default_model --workdir /tmp/default_dry --dry-run
-    python -m tools.recipe_default_model --workdir runs/default_model --refine-from backbone.pt
+    python -m tools.recipe_default_model --workdir runs/head --refine-from backbone.pt --export-dir runs/head/export
 """
 
 from __future__ import annotations
@@ -124,18 +125,20 @@ def refine_config(train: list[str], val: str, init_from: Path, run_dir: Path, *,
 
 def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "best.pt",
            logs: dict[str, Path] | None = None) -> Path:
-    """Copy a checkpoint of ``run_dir`` (weights, genotype, configs only), its log and metrics into ``out_dir``.
+    """Copy a checkpoint of ``run_dir`` (weights, genotype, configs only), its log, run config and metrics
+    into ``out_dir`` (``model.pt``, ``training_log.csv``, ``run_config.json``, ``metrics.json``).
 
     Args:
         checkpoint: ``best.pt`` (lowest validation mean disparity error) or ``last.pt``.
-        logs: further ``{file name in out_dir: log.csv}`` to copy (the logs of earlier steps).
+        logs: further ``{file name in out_dir: file}`` to copy (the log and config of earlier steps).
     """
     import torch
 
     from search.checkpoint import save_checkpoint
     from stereo.train import CHECKPOINT_KIND, load_trained_model
 
-    missing = [str(p) for p in (run_dir / checkpoint, run_dir / "log.csv", *(logs or {}).values()) if not p.exists()]
+    own = {"training_log.csv": run_dir / "log.csv", "run_config.json": run_dir / "config.json"}
+    missing = [str(p) for p in (run_dir / checkpoint, *own.values(), *(logs or {}).values()) if not p.exists()]
     if missing:  # checked before anything in out_dir is replaced
         raise SystemExit(f"cannot export: missing {', '.join(missing)}")
     model, payload = load_trained_model(run_dir / checkpoint)
@@ -143,8 +146,7 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "bes
     target = save_checkpoint(out_dir / "model.pt", model=model, epoch=payload["epoch"], step=payload["step"],
                              config=payload["config"], genotype=payload["genotype"], kind=CHECKPOINT_KIND,
                              extra=payload["extra"])
-    shutil.copyfile(run_dir / "log.csv", out_dir / "training_log.csv")
-    for name, source in (logs or {}).items():
+    for name, source in {**own, **(logs or {})}.items():
         shutil.copyfile(source, out_dir / name)
     metrics = {k: v for k, v in payload["extra"]["metrics"].items()}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -165,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="start step 3 from this model (skipping step 2)")
     parser.add_argument("--refine-epochs", type=int, default=None,
                         help=f"epochs of step 3 (default {REFINE['epochs']})")
+    parser.add_argument("--export-dir", type=Path, default=None,
+                        help="where the model, logs, configs and metrics go (default: the package's stereo/default, "
+                             "replacing the shipped model; WORKDIR/export with --dry-run)")
     parser.add_argument("--dry-run", action="store_true",
                         help="every stage in about a minute: 0.2 s recordings of two seeds, a tiny network, one "
                              "epoch of two steps, exported into WORKDIR/export instead of stereo/default")
@@ -190,9 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         refine = refine_config(train, val, backbone, refine_dir, epochs=1 if args.dry_run else args.refine_epochs,
                                tiny=args.dry_run)
         train_stereo(refine, resume=(refine_dir / "last.pt").exists())
-    earlier = {} if args.refine_from is not None else {"training_log_from_scratch.csv": run_dir / "log.csv"}
-    export(refine_dir, args.workdir / "export" if args.dry_run else DEFAULT_DIR, checkpoint="last.pt",
-           logs=earlier)
+    earlier = {} if args.refine_from is not None else {"training_log_from_scratch.csv": run_dir / "log.csv",
+                                                       "run_config_from_scratch.json": run_dir / "config.json"}
+    out_dir = args.export_dir or (args.workdir / "export" if args.dry_run else DEFAULT_DIR)
+    export(refine_dir, out_dir, checkpoint="last.pt", logs=earlier)
 
 
 if __name__ == "__main__":

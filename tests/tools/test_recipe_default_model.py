@@ -15,6 +15,9 @@ def test_dry_run_exports_a_model_that_infer_can_load(tmp_path):
     assert (export / "model.pt").is_file() and (export / "training_log.csv").is_file()
     assert (export / "training_log_from_scratch.csv").is_file() and not (export / "training_log_finetune.csv").exists()
     assert json.loads((export / "metrics.json").read_text())["epoch"] == 1
+    # the configs of both steps travel with the model
+    assert json.loads((export / "run_config.json").read_text())["config"]["freeze"] == ["feature", "matching"]
+    assert json.loads((export / "run_config_from_scratch.json").read_text())["config"].get("init_from") is None
 
     from stereo.train import load_trained_model
 
@@ -31,11 +34,13 @@ def test_dry_run_exports_a_model_that_infer_can_load(tmp_path):
 def test_refine_from_trains_only_a_head_on_the_given_model(tmp_path):
     main(["--workdir", str(tmp_path / "w"), "--dry-run", "--jobs", "2"])
     backbone = tmp_path / "w" / "run" / "last.pt"
-    main(["--workdir", str(tmp_path / "v"), "--dry-run", "--jobs", "2", "--refine-from", str(backbone)])
-    assert not (tmp_path / "v" / "run").exists()
+    main(["--workdir", str(tmp_path / "v"), "--dry-run", "--jobs", "2", "--refine-from", str(backbone),
+          "--export-dir", str(tmp_path / "head")])
+    assert not (tmp_path / "v" / "run").exists() and not (tmp_path / "v" / "export").exists()
+    assert not (tmp_path / "head" / "training_log_from_scratch.csv").exists()
     from stereo.train import load_trained_model
 
-    model, payload = load_trained_model(tmp_path / "v" / "export" / "model.pt")
+    model, payload = load_trained_model(tmp_path / "head" / "model.pt")
     assert payload["config"]["init_from"] == str(backbone) and model.refine is not None
 
 
