@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEMO_SEED = 2026  # never used to make training data (the default model trains on seeds 101-107)
+DEMO_SEED = 2026  # never used to make training data (the default model's recipe uses seeds 101-119)
 
 
 @dataclass

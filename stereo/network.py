@@ -55,13 +55,13 @@ class StereoNetConfig:
         mix: where a node mixes its inputs: ``"membrane"`` (currents into one neuron) or ``"spike"``.
         neuron: default neuron settings (per-node settings in the genotype override them).
         cost_upsampling: how the 1/3-resolution matching cost reaches full resolution.
-            ``"trilinear"`` (LEAStereo, and the shipped model): ``F.interpolate`` with
+            ``"trilinear"`` (LEAStereo; the default): ``F.interpolate`` with
             ``align_corners=False``, which puts coarse sample ``k`` at full index ``3k + 1`` (in
             disparity and in x, y) although the stride-3 stem and the cost volume place it at ``3k``;
-            ``"aligned"``: linear interpolation with coarse ``k`` at full ``3k`` (see
+            ``"aligned"`` (the shipped model): linear interpolation with coarse ``k`` at full ``3k`` (see
             :func:`aligned_upsample`).
-        cost_volume: ``"concat"`` (LEAStereo, and the shipped model): left and shifted right
-            features stacked; ``"coincidence"``: the same plus their product (for spikes, the
+        cost_volume: ``"concat"`` (LEAStereo; the default): left and shifted right
+            features stacked; ``"coincidence"`` (the shipped model): the same plus their product (for spikes, the
             coincidences of the two views), which gives the matching net a direct match signal.
         refinement: the full-resolution refinement head
             (:class:`stereo.refinement.DisparityRefinement`, real-valued, which makes the network

@@ -1,6 +1,6 @@
 """Training-step cost of the stereo network, and of its cost volume against slice assignment.
 
-Two measurements in one process, on sparse random spikes (the dense convolutions cost the same
+Three measurements in one process, on sparse random spikes (the dense convolutions cost the same
 whatever the values):
 
 1. the concatenation cost volume, forward and backward: :func:`stereo.cost_volume.concat_cost_volume`

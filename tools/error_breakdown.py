@@ -9,8 +9,9 @@ mean |error| and the signed bias ``mean(pred - gt)`` in px, and writes them as J
 Pixels are pooled over windows here (the protocol averages per frame first), so the "all" row
 can differ from ``stereo bench`` by a fraction of a point.
 
-Reproduce (the README table):
-    python -m tools.error_breakdown                       # shipped model, 0.5 s recordings as `stereo bench --quick`
+Reproduce (the README tables):
+    python -m tools.error_breakdown --seconds 2           # shipped model, the 2 s recordings of the accuracy table
+    python -m tools.error_breakdown                       # 0.5 s recordings as `stereo bench --quick`
     python -m tools.error_breakdown --model runs/x/best.pt --seconds 1 --out breakdown.json
 """
 
