@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -134,6 +135,7 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "bes
     """
     import torch
 
+    from datasets.atomic import atomic_output
     from search.checkpoint import save_checkpoint
     from stereo.train import CHECKPOINT_KIND, load_trained_model
 
@@ -147,9 +149,10 @@ def export(run_dir: Path, out_dir: Path = DEFAULT_DIR, *, checkpoint: str = "bes
                              config=payload["config"], genotype=payload["genotype"], kind=CHECKPOINT_KIND,
                              extra=payload["extra"])
     for name, source in {**own, **(logs or {})}.items():
-        shutil.copyfile(source, out_dir / name)
-    metrics = {k: v for k, v in payload["extra"]["metrics"].items()}
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        with atomic_output(out_dir / name) as tmp:
+            shutil.copyfile(source, tmp)
+    with atomic_output(out_dir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(payload["extra"]["metrics"], indent=2) + "\n")
     size_mb = target.stat().st_size / 1e6
     print(f"exported {target} ({size_mb:.2f} MB, epoch {payload['epoch']}, torch {torch.__version__})")
     return target
@@ -176,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads < 1 or args.epochs < 1 or args.jobs < 1:
         parser.error("--threads, --epochs and --jobs must be >= 1")
+    out_dir = args.export_dir or (args.workdir / "export" if args.dry_run else DEFAULT_DIR)
+    existing = next(p for p in (out_dir.resolve(), *out_dir.resolve().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):  # found now, not after hours of training
+        parser.error(f"cannot export to {out_dir}: {existing} is not a writable folder")
 
     import torch
 
@@ -197,7 +204,6 @@ def main(argv: list[str] | None = None) -> None:
         train_stereo(refine, resume=(refine_dir / "last.pt").exists())
     earlier = {} if args.refine_from is not None else {"training_log_from_scratch.csv": run_dir / "log.csv",
                                                        "run_config_from_scratch.json": run_dir / "config.json"}
-    out_dir = args.export_dir or (args.workdir / "export" if args.dry_run else DEFAULT_DIR)
     export(refine_dir, out_dir, checkpoint="last.pt", logs=earlier)
 
 
