@@ -7,9 +7,9 @@ Steps (each skipped when its output exists, so a killed run resumes):
    windows);
 2. train from scratch the authors' searched MVSEC genotype (feature path [1, 0], matching path
    [1, 2, 2, 1]) at a laptop-sized width (feature filter multiplier 4, matching 2, T = 2) with the
-   coincidence cost volume and aligned cost upsampling: 18 epochs, 112 x 224 crops, batch 2, Adam
+   coincidence cost volume and aligned cost upsampling: 30 epochs, 112 x 224 crops, batch 2, Adam
    lr 5e-3 halved after epochs 8 and 10, sub-pixel cross-entropy, seed 0, validation every epoch,
-   in ``WORKDIR/run`` (57-74 minutes on 2 threads, AMD EPYC Zen 4);
+   in ``WORKDIR/run`` (1.6-2.0 hours on 2 threads, AMD EPYC Zen 4: 3.1-4.1 minutes an epoch);
 3. add a full-resolution refinement head (12 channels, dilations 1, 2, 4, 8, the candidate
    probabilities projected to 8 channels; see ``stereo.refinement``) to the last checkpoint of
    step 2 and train only the head, the spiking feature and matching nets frozen, on the same
@@ -48,7 +48,7 @@ from pathlib import Path
 TRAIN_SEEDS = (101, 102, 103, 104, 105, 106, *range(108, 120))
 VAL_SEED = 107
 # step 2: the spiking network from scratch
-SCRATCH = {"epochs": 18, "milestones": (8, 10), "lr": 5e-3, "batch_size": 2, "crop": (112, 224)}
+SCRATCH = {"epochs": 30, "milestones": (8, 10), "lr": 5e-3, "batch_size": 2, "crop": (112, 224)}
 # step 3: the refinement head on top of step 2's network
 # (whole frames: the head must see the frozen network's output on whole frames, as at inference)
 REFINE = {"epochs": 3, "steps_per_epoch": 300, "batch_size": 2, "milestones": (2,), "lr": 1e-3, "crop": (260, 346),

@@ -74,7 +74,7 @@ def test_recipe_trains_on_every_training_seed_but_never_on_validation_or_benchma
     assert len(TRAIN_SEEDS) == 18 and VAL_SEED not in TRAIN_SEEDS
     assert not set(TRAIN_SEEDS) & {301, 302, *range(311, 315), *range(321, 325), 501, 502}
     config = train_config(["a.h5"], "v.h5", Path("r"))
-    assert (config.epochs, config.milestones, config.device, config.workers) == (18, (8, 10), "cpu", 0)
+    assert (config.epochs, config.milestones, config.device, config.workers) == (30, (8, 10), "cpu", 0)
 
 
 def test_unwritable_export_dir_is_refused_before_any_work(tmp_path, capsys):
